@@ -1,0 +1,135 @@
+"""The ``wtmkws`` command line: the root app, and the one place where errors become messages.
+
+Each command lives next to the code it drives, in a ``*cli`` module that exposes
+``register(app: typer.Typer) -> None``. This module mounts them and runs the app: every
+:class:`~wtmkws.audio_pipeline.errors.WtmkwsError` (and a few OS errors) becomes one ``error:``
+line, one optional ``hint:`` line and exit code 2, with no traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+import typer
+
+from wtmkws.audio_pipeline.errors import WtmkwsError
+
+__all__ = ["app", "main", "COMMAND_MODULES"]
+
+COMMAND_MODULES: tuple[str, ...] = (
+    "wtmkws.audio_pipeline.cli",
+    "wtmkws.firmware_model.cli",
+    "wtmkws.sdk.compile_cli",
+    "wtmkws.sdk.detect_cli",
+    "wtmkws.sdk.train_cli",
+    "wtmkws.tools.deploy_cli",
+    "wtmkws.tools.demo_cli",
+)
+"""Modules whose ``register(app)`` adds commands, in help order."""
+
+
+def _version() -> str:
+    try:
+        return version("wtmkws")
+    except PackageNotFoundError:  # running from a source tree without install
+        return "0+unknown"
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"wtmkws {_version()}")
+        raise typer.Exit()
+
+
+def build_app() -> typer.Typer:
+    """Build the root app with every command module mounted."""
+    root = typer.Typer(
+        name="wtmkws",
+        help="Keyword spotting on WTM-class compute-in-memory chips: features, training, "
+        "compilation, bit-accurate emulation, evaluation and deploy.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+    @root.callback()
+    def _root(
+        _version_flag: bool = typer.Option(
+            False, "--version", help="Print the version and exit.", callback=_version_callback,
+            is_eager=True,
+        ),
+    ) -> None:
+        """wtmkws: the open SDK for WTM-class keyword-spotting chips."""
+
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:  # DEV-ONLY: removed at integration
+            if exc.name == module_name:
+                continue
+            raise
+        module.register(root)
+    return root
+
+
+def _hint_for_os_error(exc: OSError) -> str | None:
+    import errno
+
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "check the file or port permissions (serial ports: add yourself to the dialout group)"
+    if exc.errno == errno.ENOENT:
+        return "check the path"
+    if exc.errno == errno.ENOSPC:
+        return "free some disk space"
+    return None
+
+
+def _report(message: str, hint: str | None) -> None:
+    typer.echo(f"error: {message}", err=True)
+    if hint:
+        typer.echo(f"hint: {hint}", err=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI in-process and return the exit code (0 ok, 2 for a reported error).
+
+    Args:
+        argv: arguments without the program name; ``sys.argv[1:]`` when None.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        app = build_app()
+        app(args=args, prog_name="wtmkws", standalone_mode=False)
+    except WtmkwsError as exc:
+        _report(exc.message, exc.hint)
+        return exc.exit_code
+    except OSError as exc:
+        _report(f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}",
+                _hint_for_os_error(exc))
+        return 2
+    except KeyboardInterrupt:
+        _report("interrupted", None)
+        return 130
+    except SystemExit as exc:  # typer.Exit / click exits inside commands
+        return int(exc.code or 0)
+    except Exception as exc:  # click usage errors and aborts
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return 2
+        if isinstance(exc, click.exceptions.Exit):
+            return int(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            _report("aborted", None)
+            return 1
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
