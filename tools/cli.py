@@ -103,31 +103,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         app = build_app()
-        app(args=args, prog_name="wtmkws", standalone_mode=False)
+        app(args=args, prog_name="wtmkws", standalone_mode=True)
+    except SystemExit as exc:  # normal end, --help, usage errors (already printed, code 2)
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
     except WtmkwsError as exc:
         _report(exc.message, exc.hint)
         return exc.exit_code
     except OSError as exc:
-        _report(f"{exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}",
-                _hint_for_os_error(exc))
+        where = f": {exc.filename}" if exc.filename else ""
+        _report(f"{exc.strerror or exc}{where}", _hint_for_os_error(exc))
         return 2
     except KeyboardInterrupt:
         _report("interrupted", None)
         return 130
-    except SystemExit as exc:  # typer.Exit / click exits inside commands
-        return int(exc.code or 0)
-    except Exception as exc:  # click usage errors and aborts
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return 2
-        if isinstance(exc, click.exceptions.Exit):
-            return int(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            _report("aborted", None)
-            return 1
-        raise
     return 0
 
 

@@ -1,0 +1,133 @@
+"""Augmentation helpers for training: noise at a given SNR, gain, time shift (int16 in, int16 out).
+
+Arithmetic is float64 and the result is rounded half to even and saturated to int16, so the same
+inputs (and the same generator state) give the same output on every machine.
+
+Example:
+    >>> import numpy as np
+    >>> apply_gain(np.array([1000, -32768], dtype=np.int16), gain_db=6.0).tolist()
+    [1995, -32768]
+    >>> time_shift(np.array([1, 2, 3], dtype=np.int16), shift_samples=1).tolist()
+    [0, 1, 2]
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from wtmkws.audio_pipeline.errors import AudioFormatError, ConfigError
+
+__all__ = ["apply_gain", "mix_at_snr", "time_shift"]
+
+
+def _int16_1d(name: str, x: np.ndarray) -> np.ndarray:
+    a = np.asarray(x)
+    if a.ndim != 1 or a.dtype != np.int16:
+        raise AudioFormatError(f"{name} must be (n,) int16, got {a.dtype} {a.shape}",
+                               hint="load audio with io.load_audio or io.to_int16_mono")
+    return a
+
+
+def _saturate(y: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(y), -32768, 32767).astype(np.int16)
+
+
+def _finite(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(float(value)):
+        raise ConfigError(f"{name}={value!r}: must be a finite number", hint=f"pass {name} in dB")
+    return float(value)
+
+
+def mix_at_snr(speech: np.ndarray, noise: np.ndarray, *, snr_db: float,
+               rng: np.random.Generator) -> np.ndarray:
+    """Add noise scaled so that mean speech power / mean noise power = ``snr_db``.
+
+    The noise segment starts at a random offset drawn from ``rng`` (``rng.integers(len(noise))``)
+    and is looped (wrapping around) or cropped to the speech length. Powers are means over the
+    whole clip. Silent speech or a silent noise segment leaves the speech unchanged.
+
+    Args:
+        speech: (n,) int16.
+        noise: (m,) int16, m >= 1.
+        snr_db: signal-to-noise ratio in dB.
+        rng: the generator for the offset.
+
+    Returns:
+        (n,) int16, saturated.
+
+    Raises:
+        AudioFormatError: wrong dtype/shape or empty noise.
+        ConfigError: snr_db is not finite.
+    """
+    s = _int16_1d("speech", speech)
+    nz = _int16_1d("noise", noise)
+    snr = _finite("snr_db", snr_db)
+    if nz.shape[0] == 0:
+        raise AudioFormatError("noise has no samples", hint="pass a non-empty noise clip")
+    n = s.shape[0]
+    if n == 0:
+        return s.copy()
+    start = int(rng.integers(nz.shape[0]))
+    idx = (start + np.arange(n)) % nz.shape[0]
+    seg = nz[idx].astype(np.float64)
+    sf = s.astype(np.float64)
+    p_s = float(np.mean(sf * sf))
+    p_n = float(np.mean(seg * seg))
+    if p_s == 0.0 or p_n == 0.0:
+        return s.copy()
+    gain = math.sqrt(p_s / (p_n * 10.0 ** (snr / 10.0)))
+    return _saturate(sf + gain * seg)
+
+
+def apply_gain(x: np.ndarray, *, gain_db: float) -> np.ndarray:
+    """Scale by ``10**(gain_db / 20)``, round half to even, saturate to int16.
+
+    Args:
+        x: (n,) int16.
+        gain_db: gain in dB (negative attenuates).
+
+    Returns:
+        (n,) int16.
+
+    Raises:
+        AudioFormatError: wrong dtype/shape.
+        ConfigError: gain_db is not finite.
+    """
+    a = _int16_1d("x", x)
+    g = 10.0 ** (_finite("gain_db", gain_db) / 20.0)
+    return _saturate(a.astype(np.float64) * g)
+
+
+def time_shift(x: np.ndarray, *, shift_samples: int) -> np.ndarray:
+    """Shift in time, keeping the length: positive delays (zeros in front), negative advances.
+
+    Args:
+        x: (n,) int16.
+        shift_samples: samples to shift by; ``|shift| >= n`` gives all zeros.
+
+    Returns:
+        (n,) int16.
+
+    Raises:
+        AudioFormatError: wrong dtype/shape.
+        ConfigError: shift_samples is not an integer.
+    """
+    a = _int16_1d("x", x)
+    if isinstance(shift_samples, bool) or not isinstance(shift_samples, (int, np.integer)):
+        raise ConfigError(f"shift_samples={shift_samples!r}: must be an integer",
+                          hint="pass a whole number of samples")
+    k = int(shift_samples)
+    out = np.zeros_like(a)
+    n = a.shape[0]
+    if abs(k) >= n:
+        return out
+    if k > 0:
+        out[k:] = a[: n - k]
+    elif k < 0:
+        out[: n + k] = a[-k:]
+    else:
+        out[:] = a
+    return out
