@@ -1,0 +1,124 @@
+"""Benchmark: spoken digits (FSDD), leave-one-speaker-out, chip program vs Keras QAT accuracy.
+
+Run: ``python benchmarks/bench_train_digits.py [--folds N] [--epochs E]``. Trains one command-set
+model per held-out speaker (``../shared/data/digits/fsdd``, 6 speakers), measures the accuracy of
+the compiled chip program in the emulator and of the Keras QAT model on the held-out speaker, and
+writes ``benchmarks/out/digits/results.json`` and ``docs/bench/training.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+OUT = ROOT / "benchmarks" / "out"
+MD = ROOT / "docs" / "bench" / "training.md"
+
+
+def machine_line() -> str:
+    """Machine description for the Markdown table."""
+    return (f"{platform.platform()}, {platform.processor() or platform.machine()}, "
+            f"{os.cpu_count()} cores (shared with other jobs: timings are noisy), "
+            f"Python {platform.python_version()}, {_dt.date.today().isoformat()}")
+
+
+def write_training_md() -> Path:
+    """Regenerate docs/bench/training.md from every results JSON under benchmarks/out."""
+    lines = ["# Training benchmarks", "", f"Machine: {machine_line()}", ""]
+    d = OUT / "digits" / "results.json"
+    if d.is_file():
+        r = json.loads(d.read_text())
+        lines += ["## Spoken digits (FSDD), leave one speaker out", "",
+                  f"Config: {r['config']}", "",
+                  "| held-out speaker | chip program (emulator) | Keras QAT | bit-exact | train s |",
+                  "|---|---:|---:|---|---:|"]
+        for f in r["folds"]:
+            lines.append(f"| {f['speaker']} | {100 * f['chip_accuracy']:.1f}% | "
+                         f"{100 * f['keras_accuracy']:.1f}% | {f['bit_exact']} | "
+                         f"{f['total_s']:.0f} |")
+        lines += ["", f"Mean over {len(r['folds'])} of 6 folds: chip **{100 * r['mean_chip']:.2f}%**"
+                  f", Keras QAT {100 * r['mean_keras']:.2f}% (target: chip >= 95% and within "
+                  "1 point of Keras).", ""]
+        if len(r["folds"]) < 6:
+            lines += [f"Only {len(r['folds'])} folds ran in the time available on the shared "
+                      "2-core machine.", ""]
+    w = OUT / "wakeword_results.json"
+    if w.is_file():
+        r = json.loads(w.read_text())
+        lines += ["## Wake word \"computer\"", "",
+                  "| model | trained on | miss rate at 1 FA/h (10 dB SNR) | FA/h at that point | "
+                  "background h | train+export min | peak RSS MB | target |",
+                  "|---|---|---:|---:|---:|---:|---:|---|"]
+        for run in r["runs"]:
+            lines.append(f"| {run['name']} | {run['trained_on']} | {100 * run['miss_rate']:.1f}% | "
+                         f"{run['fa_per_hour']:.2f} | {run['background_hours']:.2f} | "
+                         f"{run['train_minutes']:.1f} | {run['peak_memory_mb']:.0f} | "
+                         f"{run['target']} |")
+        lines += ["", *[f"- {n}" for n in r.get("notes", [])], ""]
+    tmp = MD.with_suffix(".md.tmp")
+    MD.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, MD)
+    return MD
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--folds", type=int, default=6)
+    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from wtmkws.sdk.datasets import Dataset, Item, leave_one_speaker_out, speaker_of
+    from wtmkws.sdk.train import AugmentConfig, TrainConfig, train_commands
+
+    fsdd = SHARED / "digits" / "fsdd"
+    items = tuple(Item(path=p, label=p.stem.split("_")[0], speaker=speaker_of(p))
+                  for p in sorted(fsdd.glob("*.flac")))
+    ds = Dataset(items=items, root=fsdd)
+    speakers = sorted({it.speaker for it in items})[: args.folds]
+    cfg = TrainConfig(epochs=args.epochs, noise_aware_epochs=2, clip_frames=100,
+                      learning_rate=5e-3, seed=args.seed,
+                      augment=AugmentConfig(copies=2, noise_prob=0.5, snr_db_range=(10, 30),
+                                            speed_prob=0.8, speed_range=(0.85, 1.15),
+                                            reverb_prob=0.5, gain_db_range=(-15.0, 6.0)),
+                      cache_dir=OUT / ".feature_cache")
+    out = OUT / "digits"
+    folds = []
+    res_path = out / "results.json"
+    for spk in speakers:
+        t0 = time.perf_counter()
+        r = train_commands(ds, out_dir=out / f"fold_{spk}", config=cfg,
+                           split=leave_one_speaker_out(ds, spk),
+                           noise=[SHARED / "noise" / "speech_commands_bg"])
+        m = r.report["metrics"]
+        folds.append({"speaker": spk, "chip_accuracy": m["chip_accuracy"],
+                      "keras_accuracy": m["keras_qat_accuracy"],
+                      "bit_exact": m["chip_equals_keras_bit_exact"],
+                      "total_s": time.perf_counter() - t0,
+                      "peak_memory_mb": r.report["peak_memory_mb"]})
+        print(folds[-1], flush=True)
+        mean_c = sum(f["chip_accuracy"] for f in folds) / len(folds)
+        mean_k = sum(f["keras_accuracy"] for f in folds) / len(folds)
+        out.mkdir(parents=True, exist_ok=True)
+        res_path.write_text(json.dumps({
+            "config": f"tdnn width 96, {args.epochs} QAT + 2 noise-aware epochs, 2 augmented "
+                      f"copies per file (speed 0.85-1.15 p=0.8, reverb p=0.5, gain, noise), "
+                      f"1.0 s windows, seed {args.seed}",
+            "folds": folds, "mean_chip": mean_c, "mean_keras": mean_k}, indent=2))
+        write_training_md()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
