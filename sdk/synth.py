@@ -30,7 +30,7 @@ from __future__ import annotations
 import ctypes
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -196,6 +196,20 @@ def speak(text: str, *, voice: str = "en-us", rate_wpm: int = 160, pitch: int = 
     return to_int16_mono(raw, native, sample_rate_hz=sample_rate_hz)
 
 
+def _voice_pool(voices: Sequence[str] | None) -> tuple[str, ...]:
+    """The voices to draw from; refuses an empty selection or a name espeak-ng does not have."""
+    if voices is None:
+        return VOICES
+    pool = tuple(voices)
+    if not pool:
+        raise SynthError("no voices selected", hint=f"choose from: {', '.join(VOICES)}")
+    unknown = [v for v in pool if v not in VOICES]
+    if unknown:
+        raise SynthError(f"unknown voice(s) {', '.join(unknown)}",
+                         hint=f"choose from: {', '.join(VOICES)}")
+    return pool
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "text"
 
@@ -207,12 +221,14 @@ def synthesize(
     count: int,
     seed: int = 0,
     sample_rate_hz: int = 16000,
+    voices: Sequence[str] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> list[Path]:
     """Write ``count`` varied utterances of ``text`` as 16-bit WAV files.
 
     Voice, variant, rate (120..220 wpm), pitch (20..80) and range (20..90) are drawn from
-    ``numpy.random.default_rng(seed)``; file i is ``<slug>_<i:04d>.wav``.
+    ``numpy.random.default_rng(seed)``; file i is ``<slug>_<i:04d>.wav``. ``voices`` restricts the
+    voices drawn from (default :data:`VOICES`), e.g. to keep test voices out of training.
 
     Returns:
         The written paths.
@@ -227,10 +243,11 @@ def synthesize(
         raise SynthError(f"count={count} must be >= 1")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    pool = _voice_pool(voices)
     rng = np.random.default_rng(seed)
     paths: list[Path] = []
     for i in range(count):
-        voice = VOICES[int(rng.integers(len(VOICES)))]
+        voice = pool[int(rng.integers(len(pool)))]
         variant = VARIANTS[int(rng.integers(len(VARIANTS)))]
         name = f"{voice}+{variant}" if variant else voice
         audio = speak(t, voice=name, rate_wpm=int(rng.integers(120, 221)),
@@ -293,9 +310,12 @@ def synthesize_negatives(
     count: int,
     seed: int = 0,
     sample_rate_hz: int = 16000,
+    voices: Sequence[str] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> list[Path]:
     """Write ``count`` utterances of the keyword's confusables (cycled in order, seeded voices).
+
+    ``voices`` restricts the voices drawn from (default :data:`VOICES`).
 
     Returns:
         The written paths (``neg_<slug>_<i:04d>.wav``).
@@ -307,11 +327,12 @@ def synthesize_negatives(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
+    pool = _voice_pool(voices)
     order = rng.permutation(len(words))
     paths: list[Path] = []
     for i in range(count):
         text = words[int(order[i % len(words)])]
-        voice = VOICES[int(rng.integers(len(VOICES)))]
+        voice = pool[int(rng.integers(len(pool)))]
         variant = VARIANTS[int(rng.integers(len(VARIANTS)))]
         try:
             audio = speak(text, voice=f"{voice}+{variant}" if variant else voice,

@@ -52,3 +52,15 @@ def test_synth_cli(tmp_path: Path) -> None:
     assert len(list((tmp_path / "_background_").glob("*.wav"))) >= 1
     code, _, err = run_cli(["synth", "汉字", "--out", str(tmp_path / "x"), "--count", "1"])
     assert code == 2 and "error:" in err
+
+
+def test_voices_restrict_the_draw_and_unknown_voices_are_refused(tmp_path: Path) -> None:
+    from wtmkws.sdk.synth import SynthError, _voice_pool, synthesize
+
+    assert _voice_pool(["en-us", "en-029"]) == ("en-us", "en-029")
+    paths = synthesize("hello", out_dir=tmp_path, count=2, seed=1, voices=["en-us"])
+    assert len(paths) == 2 and all(p.exists() for p in paths)
+    with pytest.raises(SynthError, match="unknown voice"):
+        synthesize("hello", out_dir=tmp_path, count=1, voices=["klingon"])
+    with pytest.raises(SynthError, match="no voices"):
+        synthesize("hello", out_dir=tmp_path, count=1, voices=[])
