@@ -17,7 +17,7 @@ import typer
 
 from wtmkws.audio_pipeline.errors import WtmkwsError
 
-__all__ = ["app", "main", "COMMAND_MODULES"]
+__all__ = ["build_app", "main", "COMMAND_MODULES"]
 
 COMMAND_MODULES: tuple[str, ...] = (
     "wtmkws.audio_pipeline.cli",
