@@ -7,6 +7,7 @@ Writes docs/bench/compile.md. Timings are noisy: the machine is shared.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import platform
@@ -41,8 +42,14 @@ def windows(name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model", choices=sorted(MODELS), help="run one model only (prints the row, "
+                    "does not rewrite docs/bench/compile.md)")
+    args = ap.parse_args()
     rows = []
     for name, fname in MODELS.items():
+        if args.model and name != args.model:
+            continue
         calib, test = windows(name)
         t0 = time.perf_counter()
         res = compile_model(SHARED / "models" / fname, calib,
@@ -70,6 +77,9 @@ def main() -> None:
                      f"{fi['top1_agreement']:.3f} | {fi['cosine_mean']:.4f} | "
                      f"{fi['max_abs_err_lsb']:.1f} / {fi['mean_abs_err_lsb']:.2f} | "
                      f"{fn['top1_agreement']:.3f} | {fn['cosine_mean']:.4f} |")
+    if args.model:
+        print("\n".join(lines))
+        return
     out = ROOT / "docs" / "bench" / "compile.md"
     tmp = out.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines) + "\n")

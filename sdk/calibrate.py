@@ -128,5 +128,5 @@ def calibration_stats(
             absmax = np.quantile(mag, q, axis=0)
         absmax = np.where(absmax > 0, absmax, np.maximum(mag.max(axis=0), 1e-6))
         out[k] = TensorStats(absmax=absmax, mean=v.mean(axis=0), mean_sq=(v * v).mean(axis=0),
-                             max=v.max(axis=0))
+                             max=v.max(axis=0), pos_frac=(v > 0).mean(axis=0))
     return out

@@ -46,6 +46,10 @@ class CompileOptions:
     """Per-channel chip scales where the consumers can absorb them."""
     bias_rows: int | None = None
     """Fixed bias rows per layer (None: ChipSpec default, raised when a bias needs more)."""
+    bias_correction: bool = False
+    """Fold the calibration-mean error of weight/bias re-quantization into the bias cells."""
+    source_output_grid: bool = True
+    """Give the program output the source .tflite output scale when the weights allow it."""
     labels: tuple[str, ...] | None = None
     """Output class names (default: the known model's labels, else class0..)."""
     frontend: str | None = None
@@ -194,7 +198,9 @@ def compile_model(
                            hint="give one label per output class")
     settings = LoweringSettings(signed_input=opts.signed_input,
                                 per_channel_scales=opts.per_channel_scales,
-                                bias_rows=opts.bias_rows)
+                                bias_rows=opts.bias_rows,
+                                bias_correction=opts.bias_correction,
+                                source_output_grid=opts.source_output_grid)
     program, layer_rows = lower_graph(
         graph, stats, spec=spec, settings=settings, labels=tuple(labels), frontend=frontend,
         metadata={"compiler_version": COMPILER_VERSION,

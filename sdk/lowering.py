@@ -14,7 +14,10 @@ zero point 0). For an array layer with source codes ``x_i`` (real = ``cs_i * (x_
     bias_acc[j]  = round(b_real[j] * 2**g / s_j) - sum_i cz_i * W_chip[i, j] + 2**(g-1)
     bias cells   = round(bias_acc / bias_input_code) spread over R rows       (clipped, reported)
 
-The ``2**(g-1)`` term turns the chip's floor shift into round-to-nearest. ``s_j`` starts from the
+The ``2**(g-1)`` term turns the chip's floor shift into round-to-nearest. With
+``LoweringSettings.bias_correction`` the bias also subtracts the calibration-mean accumulator error
+``sum_i (W_chip - W_real * cs_i * 2**g / s_j) * E[x_i - cz_i]`` and the source's tracked mean error;
+with ``source_output_grid`` the program output takes the source .tflite output scale when it fits. ``s_j`` starts from the
 calibrated range (``absmax_j / 127`` at the allowed clipping share) and is raised where the real
 weights would not fit int8 at that ``g``; ``g`` is the one that minimises an error estimate (output
 rounding + weight re-quantization over the calibrated input energy + bias clipping). Scales are per
@@ -192,6 +195,12 @@ class LoweringSettings:
     """Bias rows per layer (None: ChipSpec default, raised up to the max when the bias needs it)."""
     round_to_nearest: bool = True
     """Add 2**(g-1) to the bias so the floor shift rounds to nearest."""
+    bias_correction: bool = False
+    """Fold the expected (calibration-mean) error of weight re-quantization, bias-cell rounding and
+    the source's own mean error into the bias, so no systematic offset builds up layer to layer."""
+    source_output_grid: bool = True
+    """Give the program output the source model's own output scale when the weights allow it, so
+    chip and source logits sit on the same grid (equal logits, top-1 ties, match)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -206,6 +215,8 @@ class TensorStats:
     """(C,) mean squared real value."""
     max: np.ndarray
     """(C,) largest value seen."""
+    pos_frac: np.ndarray | None = None
+    """(C,) share of values > 0 (None: unknown, taken as 0.5)."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -359,6 +370,7 @@ class _ChipTensor:
     scale: np.ndarray  # (C,) real per chip LSB
     nonneg: bool
     code_max: float  # calibrated max |y| in chip LSB (after clipping)
+    mean_err: np.ndarray | None = None  # (C,) expected error of y in its own LSB (calibration)
 
 
 def _pick_magnify(code_max: float) -> int:
@@ -441,14 +453,18 @@ def lower_graph(
             W = node.weights.reshape(-1, node.weights.shape[-1]).astype(np.float64)
             st_src = stats[src_name]
             # rows of the logical matrix (before PN doubling)
+            src_err = np.zeros(c_src) if src.mean_err is None else \
+                np.broadcast_to(src.mean_err, (c_src,)).astype(np.float64)
             if src.op == INPUT:
                 mode, mag = InputMode.DIRECT, 0
                 cs_ch, cz_ch = s_src, np.full(c_src, float(graph.input_zero_code))
                 ex2_ch = (st_src.mean_sq / s_src**2 + 2 * cz_ch * st_src.mean / s_src + cz_ch**2)
+                mu_ch, err_ch = st_src.mean / cs_ch, np.zeros(c_src)
             elif src.nonneg:
                 mode, mag = InputMode.DIRECT, _pick_magnify(src.code_max)
                 cs_ch, cz_ch = s_src / 2**mag, np.zeros(c_src)
                 ex2_ch = st_src.mean_sq / cs_ch**2
+                mu_ch, err_ch = st_src.mean / cs_ch, src_err * 2**mag
             else:
                 rows_pn = 2 * W.shape[0]
                 choice = settings.signed_input
@@ -458,22 +474,32 @@ def lower_graph(
                     mode, mag = InputMode.PN, _pick_magnify(src.code_max)
                     cs_ch, cz_ch = s_src / 2**mag, np.zeros(c_src)
                     ex2_ch = 0.5 * st_src.mean_sq / cs_ch**2
+                    # the split's row means are unknown from the stats: no mean correction
+                    mu_ch, err_ch = np.zeros(c_src), np.zeros(c_src)
                 else:
                     mode, mag = InputMode.OFFSET, 0
                     cs_ch, cz_ch = s_src, np.full(c_src, 128.0)
                     ex2_ch = (st_src.mean_sq / s_src**2 + 256 * st_src.mean / s_src + 128.0**2)
+                    mu_ch, err_ch = st_src.mean / s_src, src_err
             cs = _row_expand(node, src_shape, cs_ch)
             cz = _row_expand(node, src_shape, cz_ch)
             ex2 = _row_expand(node, src_shape, ex2_ch)
+            # expected input code minus zero code per row (padded conv positions: real 0)
+            vf = _valid_fraction(node, src_shape)
+            mu = vf * _row_expand(node, src_shape, mu_ch)
+            e_row = vf * _row_expand(node, src_shape, err_ch)
             if cs.shape[0] != W.shape[0]:
                 raise CompileError(f"layer {node.name} ({node.source}): {W.shape[0]} weight rows "
                                    f"for a source of shape {src_shape}", hint="check the model")
             wc = W * cs[:, None]  # real per input code
             a = out_range(node, node.output)
-            s_cal = a / 127.0
+            s_cal = a / spec.output_max
             is_uniform = node.output in uniform or node.activation in ("tanh", "sigmoid")
             if is_uniform:
                 s_cal = np.full(n_out_ch, s_cal.max())
+            if (settings.source_output_grid and node.output == graph.output and out_t.quant
+                    is not None and node.activation == "none"):
+                s_cal = np.full(n_out_ch, float(out_t.quant.scale))
             nz = (W != 0)
             e_in = (nz * ex2[:, None]).sum(axis=0)  # (N,) acc-variance factor
             wmax = np.abs(wc).max(axis=0)
@@ -486,7 +512,14 @@ def lower_graph(
                 s = np.maximum(s, 1e-12)
                 lo = -spec.weight_max if mode is InputMode.PN else spec.weight_min
                 Wq = np.clip(np.floor(wc * G / s + 0.5), lo, spec.weight_max)
-                b_acc = np.floor(node.bias * G / s + 0.5) - (cz[:, None] * Wq).sum(axis=0)
+                b_acc = node.bias * G / s - (cz[:, None] * Wq).sum(axis=0)
+                if settings.bias_correction:
+                    # cancel the expected accumulator error: weight rounding on the mean input
+                    # codes, and the source's own mean error
+                    b_acc = b_acc - ((Wq - wc * G / s) * mu[:, None]).sum(axis=0) \
+                        - (Wq * e_row[:, None]).sum(axis=0)
+                else:
+                    b_acc = np.floor(b_acc + 0.5)
                 if settings.round_to_nearest:
                     b_acc = b_acc + G / 2
                 if mode is InputMode.PN:
@@ -503,8 +536,11 @@ def lower_graph(
                              + excess**2)
                 score = float(var.mean())
                 if best is None or score < best[0] - 1e-12:
-                    best = (score, g, s, Wq, kc, R, int((excess > 0).sum()))
-            _, g, s, Wq, kc, R, n_bias_clip = best
+                    resid = (kc * spec.bias_input_code - b_acc) / G  # output LSB
+                    best = (score, g, s, Wq, kc, R, int((excess > 0).sum()), resid)
+            _, g, s, Wq, kc, R, n_bias_clip, resid = best
+            if not settings.bias_correction:
+                resid = None
             bias_cells = _spread_bias(kc.astype(np.int64), R, spec)
             act, table, nonneg, s_post = Activation.NONE, None, False, s
             if node.activation == "relu":
@@ -537,8 +573,15 @@ def lower_graph(
             post_max = out_range(node, node.output) if node.activation not in ("tanh", "sigmoid") \
                 else np.ones(n_out_ch)
             code_max = float(np.minimum(post_max / s_post, spec.output_max).max())
+            mean_err = None
+            if resid is not None and node.activation in ("none", "relu"):
+                mean_err = resid
+                if node.activation == "relu":
+                    pre = stats.get(f"{node.name}:pre")
+                    pf = pre.pos_frac if pre is not None and pre.pos_frac is not None else 0.5
+                    mean_err = resid * pf
             chip[node.output] = _ChipTensor(op=node.name, scale=s_post, nonneg=nonneg,
-                                            code_max=code_max)
+                                            code_max=code_max, mean_err=mean_err)
             report.append({
                 "name": node.name, "source": node.source, "kind": kind.value,
                 "depthwise": node.depthwise, "rows": int(Wq.shape[0]), "outputs": int(Wq.shape[1]),
@@ -568,7 +611,7 @@ def lower_graph(
                 desc = f"avg 1/{cnt} ~ {mult}/2^{POOL_SHIFT}"
             ops.append(op)
             cur = _ChipTensor(op=node.name, scale=src.scale, nonneg=src.nonneg,
-                              code_max=src.code_max)
+                              code_max=src.code_max, mean_err=src.mean_err)
         elif node.op == "add":
             sa, sb = float(srcs[0].scale.max()), float(srcs[1].scale.max())
             so = float((a / spec.output_max).max())
@@ -644,6 +687,23 @@ def lower_graph(
                       input_frames=int(h), ops=tuple(ops), labels=tuple(labels), chip=spec.name,
                       frontend=dict(frontend or {}), metadata=md)
     return program, report
+
+
+def _valid_fraction(node: IRNode, src_shape: tuple[int, ...]) -> np.ndarray:
+    """Per logical row: share of output positions where the row reads a real (unpadded) input."""
+    if node.op != "conv2d" or node.padding != "same":
+        return np.ones(1)
+    kh, kw = node.weights.shape[:2]
+    c = int(src_shape[-1])
+    fr = []
+    for size, k, st, axis in ((src_shape[0], kh, node.stride[0], 0),
+                              (src_shape[1], kw, node.stride[1], 1)):
+        p0, _ = same_padding(int(size), k, st)
+        out = -(-int(size) // st)
+        pos = np.arange(out)[:, None] * st + np.arange(k)[None, :] - p0  # (out, k)
+        fr.append(((pos >= 0) & (pos < size)).mean(axis=0))
+    tap = (fr[0][:, None] * fr[1][None, :]).reshape(-1)  # (kh*kw,) row-major taps
+    return np.repeat(tap, c)
 
 
 def _pn_rows(node: IRNode, Wq: np.ndarray, src_shape: tuple[int, ...]) -> np.ndarray:
