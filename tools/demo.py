@@ -101,6 +101,17 @@ HARVARD_SENTENCES: tuple[str, ...] = (
 """Public-domain IEEE 'Harvard' sentences (1969), spoken as background and negatives."""
 
 
+FULL_SIZES: dict[str, int] = {
+    "positives": 800, "negatives": 800, "background": 1200, "test_positives": 80,
+    "test_background_s": 1800, "epochs": 20, "noise_aware_epochs": 2, "board_keywords": 5}
+"""Utterance counts, seconds of test background and epochs of the full demo."""
+
+QUICK_SIZES: dict[str, int] = {
+    "positives": 300, "negatives": 300, "background": 400, "test_positives": 40,
+    "test_background_s": 600, "epochs": 10, "noise_aware_epochs": 1, "board_keywords": 3}
+"""The same for ``--quick``."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class DemoConfig:
     """What the demo does and how big it is."""
@@ -119,23 +130,22 @@ class DemoConfig:
     """SNR of the noise mixed into the evaluation stream, dB."""
     flash_baud: int = 921600
     """Line rate the client switches the virtual board to for flashing, bits/s."""
+    size_overrides: dict[str, int] = field(default_factory=dict)
+    """Replace some of :attr:`sizes` (keys as there), e.g. for a tiny test run."""
 
     def __post_init__(self) -> None:
         if not self.keyword.strip():
             raise ConfigError("the demo keyword is empty", hint="pass --keyword WORD")
         if self.noise_dir is not None and not Path(self.noise_dir).is_dir():
             raise ConfigError(f"noise folder {self.noise_dir} does not exist")
+        unknown = set(self.size_overrides) - set(FULL_SIZES)
+        if unknown:
+            raise ConfigError(f"unknown demo size(s) {', '.join(sorted(unknown))}")
 
     @property
     def sizes(self) -> dict[str, int]:
         """Utterance counts, background seconds and epochs for this size."""
-        if self.quick:
-            return {"positives": 300, "negatives": 300, "background": 400, "test_positives": 40,
-                    "test_background_s": 600, "epochs": 10, "noise_aware_epochs": 1,
-                    "board_keywords": 3}
-        return {"positives": 800, "negatives": 800, "background": 1200, "test_positives": 80,
-                "test_background_s": 1800, "epochs": 20, "noise_aware_epochs": 2,
-                "board_keywords": 5}
+        return {**(QUICK_SIZES if self.quick else FULL_SIZES), **self.size_overrides}
 
 
 @dataclass(frozen=True)
