@@ -67,7 +67,9 @@ def main() -> None:
         f"Date: {datetime.date.today().isoformat()}.", "",
         "Inputs: 1 s windows from picovoice keywords, librispeech_mini and fsdd digits through each "
         "model's frontend; calibration on a disjoint set. Output compared: pre-softmax logits "
-        "(dequantized) vs ai-edge-litert. Non-ideal: default NonIdealConfig, seed 1.", "",
+        "(dequantized) vs ai-edge-litert. Default CompileOptions (column pairs and bias correction on; "
+        "see docs/compiler.md for the effect of each). Non-ideal: default NonIdealConfig, seed 1.",
+        "",
         "| model | calib / test windows | layers | cells | compile s (target < 30) | ideal top-1 (>= 0.98) "
         "| ideal cosine (>= 0.99) | ideal max/mean err LSB | non-ideal top-1 | non-ideal cosine |",
         "|---|---|---|---|---|---|---|---|---|---|",

@@ -46,10 +46,13 @@ class CompileOptions:
     """Per-channel chip scales where the consumers can absorb them."""
     bias_rows: int | None = None
     """Fixed bias rows per layer (None: ChipSpec default, raised when a bias needs more)."""
-    bias_correction: bool = False
+    bias_correction: bool = True
     """Fold the calibration-mean error of weight/bias re-quantization into the bias cells."""
     source_output_grid: bool = True
     """Give the program output the source .tflite output scale when the weights allow it."""
+    relu_pairs: bool = True
+    """Hold ReLU outputs that feed array layers as column pairs (an 8-bit 0..254 activation from
+    two 0..127 columns; 2x columns in the producer, 2x rows in the consumer)."""
     labels: tuple[str, ...] | None = None
     """Output class names (default: the known model's labels, else class0..)."""
     frontend: str | None = None
@@ -200,7 +203,8 @@ def compile_model(
                                 per_channel_scales=opts.per_channel_scales,
                                 bias_rows=opts.bias_rows,
                                 bias_correction=opts.bias_correction,
-                                source_output_grid=opts.source_output_grid)
+                                source_output_grid=opts.source_output_grid,
+                                relu_pairs=opts.relu_pairs)
     program, layer_rows = lower_graph(
         graph, stats, spec=spec, settings=settings, labels=tuple(labels), frontend=frontend,
         metadata={"compiler_version": COMPILER_VERSION,

@@ -7,7 +7,8 @@ top-1 agreement. The reference is the .tflite model run by ai-edge-litert with a
 tensors kept (``experimental_preserve_all_tensors``), dequantized with each tensor's own scale and
 zero point (LSB = that tensor's TFLite scale), or for Keras models the float graph (per layer,
 LSB = the chip's mean scale) and ``model.predict`` (output). The output comparison is on the
-**pre-softmax** logits (the program output; the host applies the softmax).
+**pre-softmax** logits (the program output; the host applies the softmax). A tensor held as
+column-pair copies (``metadata["tensor_copies"]``) is compared as the sum of its copies.
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ def fidelity_report(program: Program, graph: IRGraph, codes: np.ndarray, *,
     outs = emulator.run_layers(program, codes, nonideal=nonideal)
     tmap = program.metadata["tensor_map"]
     scales = program.metadata["tensor_scales"]
+    copies = program.metadata.get("tensor_copies", {})
     layers = []
     out_metrics: dict[str, float] = {}
     for tname, opname in tmap.items():
@@ -125,6 +127,9 @@ def fidelity_report(program: Program, graph: IRGraph, codes: np.ndarray, *,
         s = np.asarray(scales[opname], dtype=np.float64)
         y = outs[opname].astype(np.float64)
         chip = y * s  # broadcast over the channel (last) axis
+        k = int(copies.get(opname, 1))
+        if k > 1:  # column pairs: chip channel j*C + c is copy j of channel c; real = the sum
+            chip = chip.reshape(chip.shape[:-1] + (k, chip.shape[-1] // k)).sum(axis=-2)
         l = lsb.get(tname, float("nan"))
         if not np.isfinite(l):
             l = float(s.mean())

@@ -24,6 +24,15 @@ rounding + weight re-quantization over the calibrated input energy + bias clippi
 channel where every consumer can absorb them (array layers, pooling, channel concat), else per
 tensor (the output, Add operands, table activations).
 
+**Column pairs** (``LoweringSettings.relu_pairs``, default on): a ReLU array layer whose output
+only feeds array layers (directly or through average pools) holds each channel as two columns with
+the same weights and biases ``k`` and ``k + G/2 / bias_input_code`` bias cells (``k`` rounds the
+bias plus ``G/4``). Since ``floor(v) + floor(v + 1/2) = floor(2v)`` and the ReLU clip of each copy
+to 0..127 gives exactly ``clip(floor(2v), 0, 254)``, the copy sum is an 8-bit activation on a grid
+of half the copy's LSB. The consumer gives both copies the same weight row, so the array adds them
+(no digital op). Chip channel ``k*C + c`` is copy ``k`` of channel ``c``; the tensor's chip scale
+is per unit of the copy sum (``metadata["tensor_copies"]`` lists the paired ops).
+
 Signed sources feed the next array layer in OFFSET mode (``x = y + 128``, ``cz = 128``) or PN mode
 (rows ``[W; -W]``, twice the rows); ``CompileOptions.signed_input`` picks, ``"auto"`` takes PN when
 the doubled rows still fit one row region, else OFFSET. Non-negative sources (ReLU outputs, the
@@ -195,12 +204,17 @@ class LoweringSettings:
     """Bias rows per layer (None: ChipSpec default, raised up to the max when the bias needs it)."""
     round_to_nearest: bool = True
     """Add 2**(g-1) to the bias so the floor shift rounds to nearest."""
-    bias_correction: bool = False
+    bias_correction: bool = True
     """Fold the expected (calibration-mean) error of weight re-quantization, bias-cell rounding and
     the source's own mean error into the bias, so no systematic offset builds up layer to layer."""
     source_output_grid: bool = True
     """Give the program output the source model's own output scale when the weights allow it, so
     chip and source logits sit on the same grid (equal logits, top-1 ties, match)."""
+    relu_pairs: bool = True
+    """Represent a ReLU array layer's output whose consumers are all array layers (directly or
+    through average pools) by column pairs: two copies of each column with accumulator offsets
+    ``G/4`` and ``3G/4``, summed by duplicated weight rows in the consumer (an 8-bit 0..254
+    activation instead of 0..127; 2x columns here, 2x rows in the consumer)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -367,10 +381,50 @@ def _uniform_tensors(graph: IRGraph, per_channel: bool) -> set[str]:
 @dataclass
 class _ChipTensor:
     op: str  # program tensor name (op name or "input")
-    scale: np.ndarray  # (C,) real per chip LSB
+    scale: np.ndarray  # (C,) real per unit of the copy sum (per chip LSB when copies == 1)
     nonneg: bool
-    code_max: float  # calibrated max |y| in chip LSB (after clipping)
-    mean_err: np.ndarray | None = None  # (C,) expected error of y in its own LSB (calibration)
+    code_max: float  # calibrated max |y| of one copy in chip LSB (after clipping)
+    mean_err: np.ndarray | None = None  # (C,) expected error of the copy sum in its own units
+    copies: int = 1  # chip channels k*C + c (k < copies) hold copies of logical channel c
+
+
+def _paired_tensors(graph: IRGraph, settings: LoweringSettings) -> set[str]:
+    """Outputs of ReLU array layers that are lowered as column pairs.
+
+    A tensor qualifies when it is not the program output and every consumer is an array layer
+    (which sums the two copies through duplicated rows) or an average pool (linear, per channel)
+    whose own output qualifies the same way. Max pools, Add, Concat and the output do not.
+    """
+    if not settings.relu_pairs:
+        return set()
+
+    def sums_copies(t: str) -> bool:
+        cons = graph.consumers(t)
+        if t == graph.output or not cons:
+            return False
+        for c in cons:
+            if c.op in ("conv2d", "dense"):
+                continue
+            if c.op == "avgpool" and c.activation == "none" and sums_copies(c.output):
+                continue
+            return False
+        return True
+
+    return {n.output for n in graph.nodes
+            if n.op in ("conv2d", "dense") and n.activation == "relu" and sums_copies(n.output)}
+
+
+def _copy_rows(node: IRNode, Wq: np.ndarray, src_shape: tuple[int, ...], copies: int
+               ) -> np.ndarray:
+    """Rows for a source held as ``copies`` copies per channel (chip channel k*C + c).
+
+    Every copy of channel c gets channel c's weight row, so the array sums the copies exactly.
+    """
+    if copies == 1:
+        return Wq
+    c = int(src_shape[-1])
+    blocks = Wq.reshape(-1, c, Wq.shape[1])  # (positions, C, N)
+    return np.concatenate([blocks] * copies, axis=1).reshape(-1, Wq.shape[1])
 
 
 def _pick_magnify(code_max: float) -> int:
@@ -417,6 +471,9 @@ def lower_graph(
         CompileError: a layer cannot be represented (names the layer and the numbers).
     """
     uniform = _uniform_tensors(graph, settings.per_channel_scales)
+    paired = _paired_tensors(graph, settings)
+    if any((2**g // 2) % spec.bias_input_code for g in range(spec.shift_min, spec.shift_max + 1)):
+        paired = set()  # the copies' offsets must differ by exactly G/2 in bias-cell units
     h, w, _ = graph.input_shape
     chip: dict[str, _ChipTensor] = {
         graph.input: _ChipTensor(op=INPUT, scale=np.array([graph.input_scale]), nonneg=True,
@@ -449,6 +506,8 @@ def lower_graph(
             src = chip[src_name]
             src_shape = graph.tensors[src_name].shape
             c_src = int(src_shape[-1])
+            chip_src_shape = tuple(int(v) for v in src_shape[:-1]) + (c_src * src.copies,)
+            pair = node.output in paired
             s_src = np.broadcast_to(src.scale, (c_src,)).astype(np.float64)
             W = node.weights.reshape(-1, node.weights.shape[-1]).astype(np.float64)
             st_src = stats[src_name]
@@ -521,30 +580,43 @@ def lower_graph(
                 else:
                     b_acc = np.floor(b_acc + 0.5)
                 if settings.round_to_nearest:
-                    b_acc = b_acc + G / 2
+                    # pairs: floor(u + 1/4) + floor(u + 3/4) = floor(2u + 1/2), round to nearest
+                    # on the half-LSB grid of the copy sum
+                    b_acc = b_acc + (G / 4 if pair else G / 2)
                 if mode is InputMode.PN:
                     Wq = _pn_rows(node, Wq, src_shape)
                 k = np.floor(b_acc / spec.bias_input_code + 0.5)
-                need = int(np.ceil(max(np.max(np.maximum(k, 0)) / spec.weight_max,
+                dk = int(2**g // 2 // spec.bias_input_code) if pair else 0  # second copy: + G/2
+                need = int(np.ceil(max(np.max(np.maximum(k + dk, 0)) / spec.weight_max,
                                        np.max(np.maximum(-k, 0)) / -spec.weight_min, 0)))
                 R = max(bias_rows_default, min(need, spec.bias_rows_max)) if settings.bias_rows \
                     is None else bias_rows_default
-                kc = np.clip(k, spec.weight_min * R, spec.weight_max * R)
+                kc = np.clip(k, spec.weight_min * R, spec.weight_max * R - dk)
                 excess = np.abs(k - kc) * spec.bias_input_code / G  # output LSB
                 rel = (s / s_cal) ** 2
-                var = rel * (1 / 12 + e_in / (12 * G * G) + (spec.bias_input_code**2 / 12) / G**2
-                             + excess**2)
+                var = rel * ((1 / 48 if pair else 1 / 12) + e_in / (12 * G * G)
+                             + (spec.bias_input_code**2 / 12) / G**2 + excess**2)
                 score = float(var.mean())
                 if best is None or score < best[0] - 1e-12:
                     resid = (kc * spec.bias_input_code - b_acc) / G  # output LSB
-                    best = (score, g, s, Wq, kc, R, int((excess > 0).sum()), resid)
-            _, g, s, Wq, kc, R, n_bias_clip, resid = best
+                    best = (score, g, s, Wq, kc, R, int((excess > 0).sum()), resid, dk)
+            _, g, s, Wq, kc, R, n_bias_clip, resid, dk = best
             if not settings.bias_correction:
                 resid = None
+            if src.copies > 1:
+                if mode is not InputMode.DIRECT:  # pragma: no cover - pairs are ReLU outputs
+                    raise CompileError(f"internal: layer {node.name} reads copies in {mode.value}")
+                Wq = _copy_rows(node, Wq, src_shape, src.copies)
+            copies = 2 if pair else 1
+            if pair:
+                Wq = np.concatenate([Wq, Wq], axis=1)
+                kc = np.concatenate([kc, kc + dk])
             bias_cells = _spread_bias(kc.astype(np.int64), R, spec)
             act, table, nonneg, s_post = Activation.NONE, None, False, s
             if node.activation == "relu":
                 act, nonneg = Activation.RELU, True
+                if pair:
+                    s_post = s / 2  # real per unit of the copy sum (0..254)
             elif node.activation in ("relu6", "relu_n1_to_1", "tanh", "sigmoid"):
                 act = Activation.TABLE
                 if node.activation in ("tanh", "sigmoid"):
@@ -559,7 +631,7 @@ def lower_graph(
                     pl, pr = same_padding(src_shape[1], kw, node.stride[1])
                 else:
                     pt = pb = pl = pr = 0
-                geo = ConvGeometry(in_shape=tuple(int(v) for v in src_shape), kernel_h=kh,
+                geo = ConvGeometry(in_shape=chip_src_shape, kernel_h=kh,
                                    kernel_w=kw, stride_h=node.stride[0], stride_w=node.stride[1],
                                    pad_top=pt, pad_bottom=pb, pad_left=pl, pad_right=pr,
                                    pad_code=int(cz_ch[0]))
@@ -572,19 +644,20 @@ def lower_graph(
                 transform=transform, conv=geo))
             post_max = out_range(node, node.output) if node.activation not in ("tanh", "sigmoid") \
                 else np.ones(n_out_ch)
-            code_max = float(np.minimum(post_max / s_post, spec.output_max).max())
+            code_max = float(np.minimum(post_max / (s_post * copies), spec.output_max).max())
             mean_err = None
             if resid is not None and node.activation in ("none", "relu"):
-                mean_err = resid
+                mean_err = resid * copies  # in units of the copy sum
                 if node.activation == "relu":
                     pre = stats.get(f"{node.name}:pre")
                     pf = pre.pos_frac if pre is not None and pre.pos_frac is not None else 0.5
-                    mean_err = resid * pf
+                    mean_err = mean_err * pf
             chip[node.output] = _ChipTensor(op=node.name, scale=s_post, nonneg=nonneg,
-                                            code_max=code_max, mean_err=mean_err)
+                                            code_max=code_max, mean_err=mean_err, copies=copies)
             report.append({
                 "name": node.name, "source": node.source, "kind": kind.value,
                 "depthwise": node.depthwise, "rows": int(Wq.shape[0]), "outputs": int(Wq.shape[1]),
+                "copies": copies, "input_copies": int(src.copies),
                 "shift": int(g), "input_mode": mode.value, "magnify": int(mag),
                 "bias_rows": int(R), "bias_columns_clipped": int(n_bias_clip),
                 "weight_absmax": int(np.abs(Wq.astype(np.int64)).max()),
@@ -611,7 +684,7 @@ def lower_graph(
                 desc = f"avg 1/{cnt} ~ {mult}/2^{POOL_SHIFT}"
             ops.append(op)
             cur = _ChipTensor(op=node.name, scale=src.scale, nonneg=src.nonneg,
-                              code_max=src.code_max, mean_err=src.mean_err)
+                              code_max=src.code_max, mean_err=src.mean_err, copies=src.copies)
         elif node.op == "add":
             sa, sb = float(srcs[0].scale.max()), float(srcs[1].scale.max())
             so = float((a / spec.output_max).max())
@@ -677,8 +750,10 @@ def lower_graph(
         "input_zero_code": graph.input_zero_code,
         "output_scale": float(out_scale.max()),
         "output_softmax": graph.output_softmax,
-        "tensor_scales": {chip[t].op: [float(v) for v in np.broadcast_to(
-            chip[t].scale, (graph.tensors[t].shape[-1],))] for t in chip if t != graph.input},
+        "tensor_scales": {chip[t].op: [float(v) for v in np.tile(np.broadcast_to(
+            chip[t].scale, (graph.tensors[t].shape[-1],)), chip[t].copies)]
+            for t in chip if t != graph.input},
+        "tensor_copies": {chip[t].op: chip[t].copies for t in chip if chip[t].copies > 1},
         "tensor_map": {t: chip[t].op for t in chip},
     }
     if metadata:

@@ -76,3 +76,34 @@ def test_public_kws_model_fidelity(shared_dir) -> None:
     out = res.report["fidelity"]["ideal"]["output"]
     assert out["cosine_mean"] > 0.98 and out["top1_agreement"] > 0.9
     assert res.program.labels[0] == "down" and res.report["array_layers"] == 10
+
+
+def test_relu_pairs_default_and_option(rng: np.random.Generator) -> None:
+    """ReLU layers feeding array layers become column pairs by default (reported, exact in the
+    emulator, runs in non-ideal mode); ``relu_pairs=False`` keeps one column per channel."""
+    import keras
+
+    keras.utils.set_random_seed(5)
+    inp = keras.Input((6, 8, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inp)
+    x = keras.layers.AveragePooling2D(2)(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(12, activation="relu")(x)
+    x = keras.layers.Dense(3)(x)
+    model = keras.Model(inp, x)
+    data = rng.normal(size=(260, 6, 8)).astype(np.float32)
+    res = compile_model(model, data[:130], fidelity_data=data[130:],
+                        options=CompileOptions(noise_seed=2))
+    rows = [r for r in res.report["layers"] if "copies" in r]
+    assert [r["copies"] for r in rows] == [2, 2, 1]
+    assert [r["input_copies"] for r in rows] == [1, 2, 2]
+    conv, fc1, _ = res.program.array_layers
+    assert conv.n_outputs == 8 and fc1.n_rows == 2 * 3 * 4 * 4
+    fid = res.report["fidelity"]
+    assert fid["ideal"]["output"]["cosine_mean"] > 0.99
+    assert fid["ideal"]["output"]["top1_agreement"] >= 0.95
+    assert 0 < fid["nonideal"]["output"]["cosine_mean"] <= 1
+    single = compile_model(model, data[:130], fidelity_data=data[130:],
+                           options=CompileOptions(relu_pairs=False))
+    assert all(r.get("copies", 1) == 1 for r in single.report["layers"])
+    assert single.report["cells"] < res.report["cells"]
