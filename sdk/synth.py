@@ -32,6 +32,7 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from wtmkws.audio_pipeline.errors import WtmkwsError
@@ -43,6 +44,7 @@ __all__ = [
     "SynthError",
     "confusable_words",
     "speak",
+    "speaker_params",
     "synthesize",
     "synthesize_negatives",
 ]
@@ -210,6 +212,25 @@ def _voice_pool(voices: Sequence[str] | None) -> tuple[str, ...]:
     return pool
 
 
+def speaker_params(rng: np.random.Generator, voices: Sequence[str] | None = None
+                   ) -> dict[str, Any]:
+    """Draw one speaker: voice (+variant), rate 120..220 wpm, pitch 20..80, pitch range 20..90.
+
+    Args:
+        rng: the generator the draws come from (in that order).
+        voices: voices to draw from (default :data:`VOICES`).
+
+    Returns:
+        Keyword arguments for :func:`speak` (``voice``, ``rate_wpm``, ``pitch``, ``pitch_range``).
+    """
+    pool = _voice_pool(voices)
+    voice = pool[int(rng.integers(len(pool)))]
+    variant = VARIANTS[int(rng.integers(len(VARIANTS)))]
+    return {"voice": f"{voice}+{variant}" if variant else voice,
+            "rate_wpm": int(rng.integers(120, 221)), "pitch": int(rng.integers(20, 81)),
+            "pitch_range": int(rng.integers(20, 91))}
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "text"
 
@@ -247,12 +268,7 @@ def synthesize(
     rng = np.random.default_rng(seed)
     paths: list[Path] = []
     for i in range(count):
-        voice = pool[int(rng.integers(len(pool)))]
-        variant = VARIANTS[int(rng.integers(len(VARIANTS)))]
-        name = f"{voice}+{variant}" if variant else voice
-        audio = speak(t, voice=name, rate_wpm=int(rng.integers(120, 221)),
-                      pitch=int(rng.integers(20, 81)), pitch_range=int(rng.integers(20, 91)),
-                      sample_rate_hz=sample_rate_hz)
+        audio = speak(t, **speaker_params(rng, pool), sample_rate_hz=sample_rate_hz)
         p = out / f"{_slug(t)}_{i:04d}.wav"
         write_wav(p, audio, sample_rate_hz=sample_rate_hz)
         paths.append(p)
@@ -332,12 +348,8 @@ def synthesize_negatives(
     paths: list[Path] = []
     for i in range(count):
         text = words[int(order[i % len(words)])]
-        voice = pool[int(rng.integers(len(pool)))]
-        variant = VARIANTS[int(rng.integers(len(VARIANTS)))]
         try:
-            audio = speak(text, voice=f"{voice}+{variant}" if variant else voice,
-                          rate_wpm=int(rng.integers(120, 221)), pitch=int(rng.integers(20, 81)),
-                          pitch_range=int(rng.integers(20, 91)), sample_rate_hz=sample_rate_hz)
+            audio = speak(text, **speaker_params(rng, pool), sample_rate_hz=sample_rate_hz)
         except SynthError:
             continue  # a nonsense truncation espeak renders as silence
         p = out / f"neg_{_slug(text)}_{i:04d}.wav"

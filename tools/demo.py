@@ -236,18 +236,14 @@ def generated_noise(*, seconds: float, rng: np.random.Generator,
 def _speak_sentences(out_dir: Path, count: int, *, voices: Sequence[str], seed: int,
                      progress: Callable[[], None]) -> list[Path]:
     """``count`` Harvard sentences with seeded voices/rates/pitches, one WAV each."""
-    from wtmkws.sdk.synth import VARIANTS, speak
+    from wtmkws.sdk.synth import speak, speaker_params
 
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     paths = []
     for i in range(count):
         text = HARVARD_SENTENCES[int(rng.integers(len(HARVARD_SENTENCES)))]
-        voice = voices[int(rng.integers(len(voices)))]
-        variant = VARIANTS[int(rng.integers(len(VARIANTS)))]
-        audio = speak(text, voice=f"{voice}+{variant}" if variant else voice,
-                      rate_wpm=int(rng.integers(130, 211)), pitch=int(rng.integers(25, 76)),
-                      pitch_range=int(rng.integers(20, 91)))
+        audio = speak(text, **speaker_params(rng, voices))
         path = out_dir / f"sentence_{i:04d}.wav"
         write_wav(path, audio, sample_rate_hz=16000)
         paths.append(path)
