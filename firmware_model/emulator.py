@@ -26,7 +26,6 @@ from wtmkws.firmware_model import datapath as dp
 from wtmkws.firmware_model.program import (
     INPUT,
     Activate,
-    Activation,
     Add,
     Argmax,
     ArrayLayer,
@@ -138,7 +137,8 @@ def _layer_positions(layer: ArrayLayer, src: np.ndarray, mode: ProgramMode, spec
     return x, (n,), 1
 
 
-def _forward_all(program: Program, codes: np.ndarray, nonideal: "NonIdealChip | None") -> dict[str, np.ndarray]:
+def _forward_all(program: Program, codes: np.ndarray, nonideal: "NonIdealChip | None",
+                 frame_offset: int = 0) -> dict[str, np.ndarray]:
     plan = _plan(program)
     spec = plan.spec
     mode = program.mode
@@ -168,7 +168,7 @@ def _forward_all(program: Program, codes: np.ndarray, nonideal: "NonIdealChip | 
                 acc = plan.matmuls[op.name](x)
             else:
                 n_idx = x.shape[0] // per_index if per_index else 0
-                acc = nonideal.accumulate(op.name, x, np.arange(n_idx), per_index)
+                acc = nonideal.accumulate(op.name, x, frame_offset + np.arange(n_idx), per_index)
             y = dp.shift_saturate(acc, op.shift, spec)
             y = dp.apply_activation(y, op.activation, plan.tables.get(op.name))
             out = y.reshape(lead_shape + (op.n_outputs,))
@@ -198,8 +198,8 @@ def _finish(program: Program, name: str, v: np.ndarray, single: bool, infos: dic
     return out[0] if single else out
 
 
-def run_layers(program: Program, codes: np.ndarray, *, nonideal: "NonIdealChip | None" = None
-               ) -> dict[str, np.ndarray]:
+def run_layers(program: Program, codes: np.ndarray, *, nonideal: "NonIdealChip | None" = None,
+               frame_offset: int = 0) -> dict[str, np.ndarray]:
     """Run a program and return every op's output.
 
     Args:
@@ -207,6 +207,10 @@ def run_layers(program: Program, codes: np.ndarray, *, nonideal: "NonIdealChip |
         codes: STREAM (T, input_width) uint8; WINDOW (N, input_frames, input_width) or one window
             (input_frames, input_width).
         nonideal: a simulated chip instance for the non-ideal mode, or None for the exact model.
+        frame_offset: non-ideal mode only: global index of this run's first output frame (STREAM;
+            every layer's output j is frame ``frame_offset + j``) or first window (WINDOW), so that
+            read noise, a function of (seed, layer, frame index), makes a run split into blocks
+            equal one long run (and the streaming emulator).
 
     Returns:
         ``{op name: output}`` in execution order. STREAM: (T_k, C) int8 where T_k = T - delay_k
@@ -218,12 +222,13 @@ def run_layers(program: Program, codes: np.ndarray, *, nonideal: "NonIdealChip |
     """
     arr = check_codes(program, codes)
     single = program.mode is ProgramMode.WINDOW and np.ndim(codes) == 2
-    vals = _forward_all(program, arr, nonideal)
+    vals = _forward_all(program, arr, nonideal, frame_offset)
     infos = _plan(program).infos
     return {op.name: _finish(program, op.name, vals[op.name], single, infos) for op in program.ops}
 
 
-def run(program: Program, codes: np.ndarray, *, nonideal: "NonIdealChip | None" = None) -> np.ndarray:
+def run(program: Program, codes: np.ndarray, *, nonideal: "NonIdealChip | None" = None,
+        frame_offset: int = 0) -> np.ndarray:
     """Run a program on input codes and return its output.
 
     Args:
@@ -232,6 +237,10 @@ def run(program: Program, codes: np.ndarray, *, nonideal: "NonIdealChip | None" 
             (N, input_frames, input_width) -> (N, n_out) int8, or (input_frames, input_width) ->
             (n_out,). An Argmax last op gives int64 indices instead of the channel axis.
         nonideal: a simulated chip instance, or None for the exact model.
+        frame_offset: non-ideal mode only: global index of this run's first output frame (STREAM;
+            every layer's output j is frame ``frame_offset + j``) or first window (WINDOW), so that
+            read noise, a function of (seed, layer, frame index), makes a run split into blocks
+            equal one long run (and the streaming emulator).
 
     Returns:
         The program output (see ``codes``).
@@ -241,7 +250,7 @@ def run(program: Program, codes: np.ndarray, *, nonideal: "NonIdealChip | None" 
     """
     arr = check_codes(program, codes)
     single = program.mode is ProgramMode.WINDOW and np.ndim(codes) == 2
-    vals = _forward_all(program, arr, nonideal)
+    vals = _forward_all(program, arr, nonideal, frame_offset)
     name = program.output_name
     return _finish(program, name, vals[name], single, _plan(program).infos)
 

@@ -40,9 +40,8 @@ label) fired less than ``refractory_ms`` earlier. Background labels never fire.
 
 Non-ideal mode: the read noise of :class:`~noise.NonIdealChip` is a function of (seed, layer, frame
 index). Streaming runs use global frame indices; batch runs split long recordings into blocks and
-pass each block's first frame index to ``emulator.run(..., frame_offset=...)`` when the emulator
-accepts it. Without that keyword, each block's read-noise indices restart at 0, so batch and
-streaming then agree only statistically in non-ideal mode (exactly in ideal mode).
+pass each block's first frame index to ``emulator.run(..., frame_offset=...)``, so batch and
+streaming runs agree bit for bit in non-ideal mode too.
 """
 
 from __future__ import annotations
@@ -258,20 +257,6 @@ def _time_stamps(cfg: Any, program: Program, first: int, n: int, delay: int, hop
     return end_sample.astype(np.float64) / float(cfg.sample_rate_hz)
 
 
-def _run_kwargs(nonideal: Any, offset: int) -> dict[str, Any]:
-    """Pass the chunk's frame offset to the emulator when it takes one (non-ideal read noise is a
-    function of the frame index, so chunked batch runs then equal one long run)."""
-    if nonideal is None:
-        return {}
-    import inspect
-
-    from wtmkws.firmware_model.emulator import run
-
-    if "frame_offset" in inspect.signature(run).parameters:
-        return {"frame_offset": offset}
-    return {}
-
-
 # ----------------------------------------------------------------------------------------------
 # Posteriors and smoothing (fixed operation order: batch == streaming bit for bit)
 
@@ -458,7 +443,7 @@ def _run_stream(program: Program, codes: np.ndarray, nonideal: Any) -> np.ndarra
     for s in range(0, n_out, _CHUNK_OUTPUT_FRAMES):
         e = min(s + _CHUNK_OUTPUT_FRAMES, n_out)
         parts.append(run(program, codes[s:e + delay], nonideal=nonideal,
-                         **_run_kwargs(nonideal, s)))
+                         frame_offset=s))
     return np.concatenate(parts, axis=0)
 
 
@@ -479,7 +464,7 @@ def _run_window(program: Program, codes: np.ndarray, hop: int, nonideal: Any) ->
     parts = []
     for s in range(0, n, _CHUNK_WINDOWS):
         win = np.ascontiguousarray(np.swapaxes(view[s:s + _CHUNK_WINDOWS], 1, 2))
-        parts.append(run(program, win, nonideal=nonideal, **_run_kwargs(nonideal, s)))
+        parts.append(run(program, win, nonideal=nonideal, frame_offset=s))
     return np.concatenate(parts, axis=0)
 
 
@@ -547,7 +532,7 @@ def _stream_outputs_pipelined(program: Program, samples: np.ndarray, nonideal: A
                 for s in range(0, n_out, _CHUNK_OUTPUT_FRAMES):
                     e = min(s + _CHUNK_OUTPUT_FRAMES, n_out)
                     parts.append(run(program, inp[s:e + delay], nonideal=nonideal,
-                                     **_run_kwargs(nonideal, first + s)))
+                                     frame_offset=first + s))
                 carry = inp[n_out:]
             else:
                 carry = inp
@@ -682,7 +667,7 @@ class InferenceEngine:
             local = w_start - buf_start
             window = self._frames[local:local + f]
             outs.append(np.asarray(run(self.program, window[None], nonideal=self.nonideal,
-                                       **_run_kwargs(self.nonideal, self._n_outputs_pending())))[0])
+                                       frame_offset=self._n_outputs_pending()))[0])
             self._pending += 1
         # drop frames no future window needs
         next_start = self._n_outputs_pending() * hop

@@ -172,3 +172,26 @@ def test_argmax_output_is_int_index() -> None:
     assert np.array_equal(out, np.argmax(run(base, codes), axis=1))
     emu = StreamingEmulator(program)
     assert np.array_equal(emu.push_many(codes), out)
+
+
+def test_nonideal_runs_split_into_blocks_equal_one_long_run_and_streaming() -> None:
+    """frame_offset makes block-wise non-ideal runs identical to one run and to streaming."""
+    from wtmkws.firmware_model.emulator import StreamingEmulator, run
+    from wtmkws.firmware_model.noise import NonIdealChip, NonIdealConfig
+    from wtmkws.firmware_model.validate import stream_delay_frames
+
+    rng = np.random.default_rng(5)
+    program = tiny_stream_program()
+    chip = NonIdealChip.create(program, NonIdealConfig(), seed=9)
+    codes = random_codes(rng, program, 120)
+    whole = run(program, codes, nonideal=chip)
+    delay = stream_delay_frames(program)
+    blocks = []
+    for s in range(0, whole.shape[0], 37):
+        e = min(s + 37, whole.shape[0])
+        blocks.append(run(program, codes[s:e + delay], nonideal=chip, frame_offset=s))
+    assert np.array_equal(np.concatenate(blocks), whole)
+    stream = StreamingEmulator(program, nonideal=chip).push_many(codes)
+    assert np.array_equal(stream, whole)
+    unshifted = run(program, codes[37:37 + 37 + delay], nonideal=chip)
+    assert not np.array_equal(unshifted, whole[37:74])
