@@ -66,13 +66,7 @@ def build_app() -> typer.Typer:
         """wtmkws: the open SDK for WTM-class keyword-spotting chips."""
 
     for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:  # DEV-ONLY: removed at integration
-            if exc.name == module_name:
-                continue
-            raise
-        module.register(root)
+        importlib.import_module(module_name).register(root)
     return root
 
 
