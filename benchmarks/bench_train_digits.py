@@ -25,6 +25,25 @@ OUT = ROOT / "benchmarks" / "out"
 MD = ROOT / "docs" / "bench" / "training.md"
 
 
+DIGITS_NOTES = [
+    "- Diagnosis (fold george, 10 epochs): the model reaches 84-99% on the clean files of the "
+    "five training speakers but 67% on george, with systematic confusions (his 'two' -> 'seven' "
+    "39/50, 'nine' -> 'three' 22/50, 'six' -> 'eight' 22/50): the gap is speaker/recording "
+    "shift, not quantization (the Keras QAT model and the chip program agree bit for bit, so "
+    "the chip loses nothing to QAT).",
+    "- The previous configuration overfit (training loss 0.04, held-out accuracy swinging "
+    "0.41-0.70 between epochs). SpecAugment-style masks and a random channel colouring in the "
+    "code domain (redrawn every epoch) plus speed perturbation 0.8-1.2 raised george from 64.4% "
+    "to 67.2% and the training loss now stays near 1.0 after 10 epochs (under-fitted).",
+    "- Longer training helps: fold jackson with 25 epochs and width 128 (same augmentation) "
+    "reached 78.8% (chip program = Keras QAT) against 73.4% with 10 epochs, width 96; the "
+    "6-fold table above uses the 10-epoch setting because of the time available on the shared "
+    "machine (~2.5 min per fold). MFCC codes (13, fmax 4 kHz) did not train in this pipeline "
+    "(constant output from the first epoch) and were not pursued.",
+]
+"""Diagnosis notes written under the digits table."""
+
+
 def machine_line() -> str:
     """Machine description for the Markdown table."""
     return (f"{platform.platform()}, {platform.processor() or platform.machine()}, "
@@ -52,18 +71,31 @@ def write_training_md() -> Path:
         if len(r["folds"]) < 6:
             lines += [f"Only {len(r['folds'])} folds ran in the time available on the shared "
                       "2-core machine.", ""]
+        lines += DIGITS_NOTES + [""]
+        b = OUT / "digits" / "results_before.json"
+        if b.is_file():
+            rb = json.loads(b.read_text())
+            lines += ["Before (previous configuration: " + rb["config"] + "): " + ", ".join(
+                f"{f['speaker']} chip {100 * f['chip_accuracy']:.1f}%" for f in rb["folds"])
+                + ".", ""]
     w = OUT / "wakeword_results.json"
     if w.is_file():
         r = json.loads(w.read_text())
         lines += ["## Wake word \"computer\"", "",
-                  "| model | trained on | miss rate at 1 FA/h (10 dB SNR) | FA/h at that point | "
-                  "background h | train+export min | peak RSS MB | target |",
-                  "|---|---|---:|---:|---:|---:|---:|---|"]
+                  "| model | trained on | miss at 1 FA/h (10 dB SNR) | FA/h at that point | "
+                  "miss at 1 FA/10 h | eval background h | train background h | "
+                  "train+export min | peak RSS MB | bit-exact | target |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
         for run in r["runs"]:
+            m10 = run.get("miss_rate_at_0_1_fa_per_hour")
+            tbh = run.get("train_background_hours")
             lines.append(f"| {run['name']} | {run['trained_on']} | {100 * run['miss_rate']:.1f}% | "
-                         f"{run['fa_per_hour']:.2f} | {run['background_hours']:.2f} | "
+                         f"{run['fa_per_hour']:.2f} | "
+                         f"{'n/a' if m10 is None else f'{100 * m10:.1f}%'} | "
+                         f"{run['background_hours']:.2f} | "
+                         f"{'n/a' if tbh is None else f'{tbh:.2f}'} | "
                          f"{run['train_minutes']:.1f} | {run['peak_memory_mb']:.0f} | "
-                         f"{run['target']} |")
+                         f"{run.get('bit_exact')} | {run['target']} |")
         lines += ["", *[f"- {n}" for n in r.get("notes", [])], ""]
     tmp = MD.with_suffix(".md.tmp")
     MD.parent.mkdir(parents=True, exist_ok=True)
@@ -75,7 +107,7 @@ def write_training_md() -> Path:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--folds", type=int, default=6)
-    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -87,11 +119,13 @@ def main() -> int:
                   for p in sorted(fsdd.glob("*.flac")))
     ds = Dataset(items=items, root=fsdd)
     speakers = sorted({it.speaker for it in items})[: args.folds]
-    cfg = TrainConfig(epochs=args.epochs, noise_aware_epochs=2, clip_frames=100,
-                      learning_rate=5e-3, seed=args.seed,
+    cfg = TrainConfig(epochs=args.epochs, noise_aware_epochs=1, clip_frames=80,
+                      learning_rate=3e-3, seed=args.seed,
                       augment=AugmentConfig(copies=2, noise_prob=0.5, snr_db_range=(10, 30),
-                                            speed_prob=0.8, speed_range=(0.85, 1.15),
-                                            reverb_prob=0.5, gain_db_range=(-15.0, 6.0)),
+                                            speed_prob=0.9, speed_range=(0.8, 1.2),
+                                            reverb_prob=0.3, gain_db_range=(-15.0, 6.0),
+                                            time_masks=2, time_mask_frames=10, freq_masks=2,
+                                            freq_mask_bands=6, channel_codes=8.0),
                       cache_dir=OUT / ".feature_cache")
     out = OUT / "digits"
     folds = []
@@ -112,9 +146,12 @@ def main() -> int:
         mean_k = sum(f["keras_accuracy"] for f in folds) / len(folds)
         out.mkdir(parents=True, exist_ok=True)
         res_path.write_text(json.dumps({
-            "config": f"tdnn width 96, {args.epochs} QAT + 2 noise-aware epochs, 2 augmented "
-                      f"copies per file (speed 0.85-1.15 p=0.8, reverb p=0.5, gain, noise), "
-                      f"1.0 s windows, seed {args.seed}",
+            "config": f"tdnn width 96, fbank 40 codes, {args.epochs} QAT + 1 noise-aware epochs "
+                      f"(lr 3e-3), 2 augmented copies per file (speed 0.8-1.2 p=0.9, reverb "
+                      f"p=0.3, gain -15..+6 dB, noise 10-30 dB p=0.5), SpecAugment-style masks "
+                      f"(2 time <= 10 frames, 2 feature <= 6 bands) and a random channel offset (3 cosine "
+                      f"terms, +-8 codes = +-4 dB each) redrawn every epoch, 0.8 s "
+                      f"windows, mean-logit decision, seed {args.seed}",
             "folds": folds, "mean_chip": mean_c, "mean_keras": mean_k}, indent=2))
         write_training_md()
     return 0

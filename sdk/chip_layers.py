@@ -15,7 +15,8 @@ Training keeps float "shadow" parameters and quantizes them in the forward pass:
   so the accumulator bias ``bias_input_code * k`` is a multiple of 128 in the bias-row range and
   the export spreads ``k`` over ``R`` int8 bias cells;
 * round/floor/clip use straight-through estimators (identity gradient; clip passes gradient only
-  inside its range), so the shadow parameters receive non-zero gradients.
+  inside its range), so the shadow parameters receive non-zero gradients; the ReLU passes a
+  small gradient (``RELU_LEAK``) below zero so units cannot die during training.
 
 The shift ``g`` (G = 2**g in ChipSpec's shift range) and the input magnify ``m`` are fixed Python
 integers, chosen by :func:`calibrate_chain` from data before training. Exactness: products and sums
@@ -44,6 +45,7 @@ from wtmkws.audio_pipeline.errors import WtmkwsError
 from wtmkws.firmware_model.spec import ChipSpec, get_chip
 
 __all__ = [
+    "RELU_LEAK",
     "WEIGHT_SCALE",
     "ChipDense",
     "ChipLayerError",
@@ -56,6 +58,9 @@ __all__ = [
 
 WEIGHT_SCALE = 128.0
 """Shadow weight w maps to the int8 cell round(w * WEIGHT_SCALE)."""
+
+RELU_LEAK = 0.05
+"""Gradient slope of the ReLU below zero (straight-through leak; the forward pass is exact)."""
 
 _EXACT_F32_LIMIT = 2**24
 
@@ -236,7 +241,11 @@ class _ChipArrayLayer(keras.layers.Layer):
         y = _ste_floor(y)
         y = ops.clip(y, float(spec.output_min), float(spec.output_max))
         if self.activation_kind == "relu":
-            return ops.relu(y)
+            # forward: exactly relu(y) (neg - neg == 0); backward: slope 1 above zero and
+            # RELU_LEAK below, so a unit pushed below zero by one step can recover (no dead
+            # network; the chip's arithmetic is unchanged)
+            neg = ops.minimum(y, 0.0)
+            return ops.relu(y) + RELU_LEAK * (neg - ops.stop_gradient(neg))
         if self.activation_kind == "table":
             idx = ops.cast(ops.mod(ops.cast(y, "int32"), 256), "int32")
             out = ops.take(ops.convert_to_tensor(self._table_const), idx)

@@ -102,10 +102,26 @@ class AugmentConfig:
     """Probability of speed perturbation."""
     speed_range: tuple[float, float] = (0.9, 1.1)
     """Uniform speed factor range."""
+    time_masks: int = 0
+    """SpecAugment-style time masks per training window and epoch (code domain, 0 = none)."""
+    time_mask_frames: int = 10
+    """Longest time mask in frames."""
+    freq_masks: int = 0
+    """SpecAugment-style feature masks per training window and epoch (0 = none)."""
+    freq_mask_bands: int = 6
+    """Widest feature mask in features (bands/coefficients)."""
+    channel_codes: float = 0.0
+    """Random channel (microphone/room colouring) in the code domain, redrawn per window and
+    epoch: every frame of a window gets the same smooth per-feature offset
+    ``sum_k c_k cos(pi k (f + 0.5) / F)``, k = 0..2, ``c_k`` uniform in +-channel_codes (for
+    fbank codes at 2 codes/dB, 6.0 = +-3 dB per term); 0 = off."""
 
     def __post_init__(self) -> None:
         if self.copies < 0:
             raise ConfigError(f"augment copies={self.copies} must be >= 0")
+        if min(self.time_masks, self.freq_masks, self.time_mask_frames,
+               self.freq_mask_bands, self.channel_codes) < 0:
+            raise ConfigError("augment masks and mask sizes must be >= 0")
         for name in ("noise_prob", "reverb_prob", "speed_prob"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
@@ -143,6 +159,24 @@ class TrainConfig:
     """Frames per training window (150 = 1.5 s at a 10 ms hop)."""
     max_windows_per_file: int = 24
     """Background files are cut into at most this many windows."""
+    keyword_copies: int | None = None
+    """Augmented copies of every keyword/command training file (None: ``augment.copies``);
+    background files always get ``augment.copies``. Raising it balances a wake-word set."""
+    background_stride_frames: int | None = None
+    """Step between consecutive background windows (None: clip_frames, no overlap; the
+    windows are then spread evenly when the cap applies)."""
+    positive_smoothing_frames: int = 5
+    """With a background class: a keyword window is scored by its best run of this many output
+    frames (mean log-posterior), matching the detector's moving-average smoothing."""
+    hard_negative_rounds: int = 0
+    """With a background class: rounds of hard-negative mining. Each round runs the model over
+    every training background recording (clean and augmented, end to end), adds the windows
+    around the highest smoothed keyword posteriors as background examples and trains
+    ``hard_negative_epochs`` more epochs."""
+    hard_negative_windows: int = 1500
+    """Most windows added per mining round."""
+    hard_negative_epochs: int = 3
+    """Epochs after each mining round (learning rate 0.3x the QAT one, cosine decay)."""
     test_fraction: float = 0.2
     """Held-out share when the data has no fixed split."""
     output_scale: float = 0.125
@@ -165,6 +199,17 @@ class TrainConfig:
             raise ConfigError(f"learning_rate={self.learning_rate} outside (0, 1)")
         if self.clip_frames < 8:
             raise ConfigError(f"clip_frames={self.clip_frames} must be >= 8")
+        if self.keyword_copies is not None and self.keyword_copies < 0:
+            raise ConfigError(f"keyword_copies={self.keyword_copies} must be >= 0")
+        if self.background_stride_frames is not None and self.background_stride_frames < 1:
+            raise ConfigError(f"background_stride_frames={self.background_stride_frames} "
+                              "must be >= 1")
+        if self.positive_smoothing_frames < 1:
+            raise ConfigError(f"positive_smoothing_frames={self.positive_smoothing_frames} "
+                              "must be >= 1")
+        if min(self.hard_negative_rounds, self.hard_negative_windows,
+               self.hard_negative_epochs) < 0:
+            raise ConfigError("hard_negative_rounds/windows/epochs must be >= 0")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,7 +221,7 @@ class EpochInfo:
     epochs: int
     """Total epochs (QAT + noise-aware)."""
     phase: str
-    """"qat" or "noise-aware"."""
+    """"qat", "hard-negative" or "noise-aware"."""
     loss: float
     """Mean training loss."""
     val_accuracy: float
@@ -240,13 +285,48 @@ def _energy_crop(codes: np.ndarray, frames: int, pad_code: np.ndarray) -> np.nda
     return codes[start: start + frames]
 
 
-def _chunks(codes: np.ndarray, frames: int, limit: int, pad_code: np.ndarray) -> list[np.ndarray]:
+def _chunks(codes: np.ndarray, frames: int, limit: int, pad_code: np.ndarray,
+            stride: int | None = None) -> list[np.ndarray]:
     t = codes.shape[0]
     if t <= frames:
         return [_energy_crop(codes, frames, pad_code)]
+    if stride is not None:
+        starts = np.arange(0, t - frames + 1, stride)
+        if starts.shape[0] > limit:
+            starts = starts[np.linspace(0, starts.shape[0] - 1, limit).astype(int)]
+        return [codes[s: s + frames] for s in starts]
     n = min(limit, t // frames)
     starts = np.linspace(0, t - frames, n).astype(int) if n > 1 else [0]
     return [codes[s: s + frames] for s in starts]
+
+
+def _spec_masks(x: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """Per-epoch code-domain augmentation: a random channel offset per window (see
+    ``AugmentConfig.channel_codes``), then SpecAugment masks whose cells take the window's lowest
+    code (silence)."""
+    if not (cfg.time_masks or cfg.freq_masks or cfg.channel_codes):
+        return x
+    x = x.copy()
+    n, t, f = x.shape
+    if cfg.channel_codes:
+        basis = np.cos(np.pi * np.arange(3)[:, None] * (np.arange(f)[None, :] + 0.5) / f)
+        coef = rng.uniform(-cfg.channel_codes, cfg.channel_codes, size=(n, 3))
+        off = np.rint(coef @ basis).astype(np.int16)  # (n, f)
+        x = np.clip(x.astype(np.int16) + off[:, None, :], 0, 255).astype(np.uint8)
+    floor = x.min(axis=(1, 2))  # (n,)
+    frames = np.arange(t)[None, :]
+    feats = np.arange(f)[None, :]
+    for _ in range(cfg.time_masks):
+        w = rng.integers(0, cfg.time_mask_frames + 1, size=n)[:, None]
+        s = (rng.random(n)[:, None] * np.maximum(t - w, 1)).astype(int)
+        m = (frames >= s) & (frames < s + w)  # (n, t)
+        x = np.where(m[:, :, None], floor[:, None, None], x)
+    for _ in range(cfg.freq_masks):
+        w = rng.integers(0, cfg.freq_mask_bands + 1, size=n)[:, None]
+        s = (rng.random(n)[:, None] * np.maximum(f - w, 1)).astype(int)
+        m = (feats >= s) & (feats < s + w)  # (n, f)
+        x = np.where(m[:, None, :], floor[:, None, None], x)
+    return x
 
 
 def _augment_audio(x: np.ndarray, cfg: AugmentConfig, noises: Sequence[np.ndarray],
@@ -275,6 +355,7 @@ class _Examples:
     x: np.ndarray  # (N, T, F) uint8
     y: np.ndarray  # (N,) int32
     source: list[str]
+    long_background: list[np.ndarray] = field(default_factory=list)  # whole background codes
 
 
 def _build_examples(
@@ -290,6 +371,7 @@ def _build_examples(
     xs: list[np.ndarray] = []
     ys: list[int] = []
     src: list[str] = []
+    long_bg: list[np.ndarray] = []
     pad: np.ndarray | None = None
     copies = cfg.augment.copies if augment else 0
     for n, it in enumerate(items):
@@ -305,9 +387,12 @@ def _build_examples(
             pad = np.asarray(compute_codes(np.zeros(frontend.window_samples * 2, np.int16),
                                            frontend))[0]
         versions = [clean]
-        if copies:
+        n_copies = copies
+        if augment and it.label != BACKGROUND and cfg.keyword_copies is not None:
+            n_copies = cfg.keyword_copies
+        if n_copies:
             audio = load_audio(it.path, sample_rate_hz=frontend.sample_rate_hz)
-            for _ in range(copies):
+            for _ in range(n_copies):
                 aug = _augment_audio(audio, cfg.augment, noises, rng, frontend.sample_rate_hz)
                 codes = np.asarray(compute_codes(aug, frontend), dtype=np.uint8)
                 if codes.shape[0]:
@@ -315,7 +400,9 @@ def _build_examples(
         label = index[it.label]
         for v in versions:
             if it.label == BACKGROUND:
-                wins = _chunks(v, cfg.clip_frames, cfg.max_windows_per_file, pad)
+                wins = _chunks(v, cfg.clip_frames, cfg.max_windows_per_file, pad,
+                               cfg.background_stride_frames)
+                long_bg.append(v)
             else:
                 wins = [_energy_crop(v, cfg.clip_frames, pad)]
             for w in wins:
@@ -327,11 +414,84 @@ def _build_examples(
     if not xs:
         return _Examples(np.zeros((0, cfg.clip_frames, frontend.n_features), np.uint8),
                          np.zeros((0,), np.int32), [])
-    return _Examples(np.stack(xs).astype(np.uint8), np.asarray(ys, np.int32), src)
+    return _Examples(np.stack(xs).astype(np.uint8), np.asarray(ys, np.int32), src, long_bg)
+
+
+def _mine_hard_negatives(model: Any, long_bg: Sequence[np.ndarray], *, kw_indices: Sequence[int],
+                         cfg: TrainConfig, rf: int, rng: np.random.Generator,
+                         smoothing: int = 5) -> tuple[np.ndarray, dict[str, float]]:
+    """Windows of training background where the model's smoothed keyword posterior peaks.
+
+    Every recording is run end to end (in equal-length overlapping chunks, so one traced graph
+    serves all), the per-frame posterior of the best non-background class is smoothed like the
+    detector's moving average, and the ``cfg.hard_negative_windows`` highest peaks (at most one
+    per ``clip_frames // 2`` frames) become ``clip_frames`` windows that hold the peak frame in
+    their output range at a random place.
+
+    Returns:
+        (n, clip_frames, F) uint8 windows and statistics for the report.
+    """
+    clip = cfg.clip_frames
+    chunk_out = 256
+    block = max(1, clip // 2)
+    chunks: list[np.ndarray] = []
+    owners: list[tuple[int, int]] = []  # (recording, output frames)
+    for r, codes in enumerate(long_bg):
+        t = codes.shape[0]
+        if t < max(rf, clip):
+            continue
+        n_out = t - rf + 1
+        padded = np.concatenate([codes, np.repeat(codes[-1:], chunk_out, axis=0)], axis=0)
+        for s in range(0, n_out, chunk_out):
+            chunks.append(padded[s: s + chunk_out + rf - 1])
+        owners.append((r, n_out))
+    peaks: list[tuple[float, int, int]] = []  # (score, recording, end frame)
+    if chunks:  # one predict call: one traced graph, no per-recording overhead
+        raw = model.predict(np.stack(chunks).astype(np.float32), batch_size=64, verbose=0)
+        raw = raw.reshape(-1, raw.shape[-1])
+    pos = 0
+    for r, n_out in owners:
+        n_chunks = (n_out + chunk_out - 1) // chunk_out
+        out = raw[pos: pos + n_out].astype(np.float64) * cfg.output_scale
+        pos += n_chunks * chunk_out
+        out -= out.max(axis=1, keepdims=True)
+        p = np.exp(out)
+        p /= p.sum(axis=1, keepdims=True)
+        pk = p[:, list(kw_indices)].max(axis=1)
+        if smoothing > 1 and pk.shape[0] >= smoothing:
+            cs = np.concatenate([[0.0], np.cumsum(pk)])
+            sm = np.empty_like(pk)
+            sm[smoothing - 1:] = (cs[smoothing:] - cs[:-smoothing]) / smoothing
+            sm[: smoothing - 1] = cs[1:smoothing] / np.arange(1, smoothing)
+            pk = sm
+        nb = (pk.shape[0] + block - 1) // block
+        padk = np.full(nb * block, -1.0)
+        padk[: pk.shape[0]] = pk
+        arg = padk.reshape(nb, block).argmax(axis=1) + np.arange(nb) * block
+        for a in arg:
+            peaks.append((float(pk[a]), r, int(a) + rf - 1))  # input frame ending the field
+    if not peaks:
+        return np.zeros((0, clip, long_bg[0].shape[1] if long_bg else 1), np.uint8), {}
+    scores = np.asarray([p[0] for p in peaks])
+    order = np.argsort(-scores, kind="stable")[: cfg.hard_negative_windows]
+    wins = []
+    for i in order:
+        _, r, e = peaks[i]
+        codes = long_bg[r]
+        lo = max(0, e - clip + 1)
+        hi = min(codes.shape[0] - clip, e - rf + 1)
+        s = int(rng.integers(lo, hi + 1)) if hi >= lo else min(lo, codes.shape[0] - clip)
+        wins.append(codes[s: s + clip])
+    stats = {"candidates": float(len(peaks)), "added": float(len(wins)),
+             "top_score": float(scores[order[0]]),
+             "lowest_added_score": float(scores[order[-1]]),
+             "mean_candidate_score": float(scores.mean())}
+    return np.stack(wins).astype(np.uint8), stats
 
 
 # --------------------------------------------------------------------------- loss / decisions
-def _make_loss(pooling: str, output_scale: float, n_classes: int, bg_index: int) -> Callable:
+def _make_loss(pooling: str, output_scale: float, n_classes: int, bg_index: int,
+               smoothing: int = 1) -> Callable:
     from keras import ops
 
     def loss(y_true: Any, y_pred: Any) -> Any:
@@ -343,7 +503,12 @@ def _make_loss(pooling: str, output_scale: float, n_classes: int, bg_index: int)
             return -ops.mean(ops.sum(ops.log_softmax(zm, axis=-1) * onehot, axis=-1))
         logp = ops.log_softmax(z, axis=-1)
         lp = ops.sum(logp * ops.expand_dims(onehot, 1), axis=-1)  # (B, T') log p(label)
-        pos = -ops.max(lp, axis=1)
+        if smoothing > 1:  # best run of `smoothing` frames (the detector's moving average)
+            n = ops.shape(lp)[1]
+            lps = sum(lp[:, k: n - smoothing + 1 + k] for k in range(smoothing)) / smoothing
+            pos = -ops.max(lps, axis=1)
+        else:
+            pos = -ops.max(lp, axis=1)
         neg = -0.5 * ops.mean(lp, axis=1) - 0.5 * ops.min(lp, axis=1)
         is_bg = ops.cast(ops.equal(lab, bg_index), "float32")
         return ops.mean(is_bg * neg + (1.0 - is_bg) * pos)
@@ -587,12 +752,14 @@ def train_on_split(
     calib_idx = rng.choice(train_ex.x.shape[0], size=min(256, train_ex.x.shape[0]),
                            replace=False)
     calib_info = calibrate_chain(model, train_ex.x[np.sort(calib_idx)])
-    loss_fn = _make_loss(pooling, cfg.output_scale, len(labels), bg_index or 0)
-    x_train = train_ex.x.astype(np.float32)
+    loss_fn = _make_loss(pooling, cfg.output_scale, len(labels), bg_index or 0,
+                         cfg.positive_smoothing_frames)
+    x_train = train_ex.x
     y_train = train_ex.y.astype(np.float32)
     x_test = test_ex.x.astype(np.float32)
     history: list[dict[str, Any]] = []
-    total_epochs = cfg.epochs + cfg.noise_aware_epochs
+    total_epochs = cfg.epochs + cfg.noise_aware_epochs + (
+        cfg.hard_negative_rounds * cfg.hard_negative_epochs if bg_index is not None else 0)
 
     def val_acc() -> float:
         if x_test.shape[0] == 0:
@@ -612,8 +779,10 @@ def train_on_split(
             lr = lr0 * (0.03 + 0.97 * 0.5 * (1 + np.cos(np.pi * frac)))
             opt.learning_rate.assign(lr)
             perm = rng.permutation(x_train.shape[0])
-            h = model.fit(x_train[perm], y_train[perm], batch_size=cfg.batch_size, epochs=1,
+            xb = _spec_masks(x_train[perm], cfg.augment, rng).astype(np.float32)
+            h = model.fit(xb, y_train[perm], batch_size=cfg.batch_size, epochs=1,
                           shuffle=False, verbose=0)
+            del xb
             info = EpochInfo(epoch=len(history) + 1, epochs=total_epochs, phase=phase,
                              loss=float(h.history["loss"][-1]), val_accuracy=val_acc(),
                              seconds=time.perf_counter() - t0)
@@ -626,6 +795,20 @@ def train_on_split(
 
     t0 = time.perf_counter()
     run_phase(cfg.epochs, "qat", cfg.learning_rate, False)
+    mining: list[dict[str, float]] = []
+    if bg_index is not None and cfg.hard_negative_rounds and train_ex.long_background:
+        kw_idx = [i for i in range(len(labels)) if i != bg_index]
+        for rnd in range(cfg.hard_negative_rounds):
+            hard, stats = _mine_hard_negatives(model, train_ex.long_background,
+                                               kw_indices=kw_idx, cfg=cfg, rf=rf, rng=rng,
+                                               smoothing=cfg.positive_smoothing_frames)
+            stats["round"] = float(rnd + 1)
+            mining.append(stats)
+            if hard.shape[0]:
+                x_train = np.concatenate([x_train, hard], axis=0)
+                y_train = np.concatenate([y_train, np.full(hard.shape[0], float(bg_index),
+                                                           np.float32)])
+            run_phase(cfg.hard_negative_epochs, "hard-negative", cfg.learning_rate * 0.3, False)
     if cfg.noise_aware_epochs:
         run_phase(cfg.noise_aware_epochs, "noise-aware", cfg.learning_rate * 0.1, True)
     timings["train_s"] = time.perf_counter() - t0
@@ -677,6 +860,10 @@ def train_on_split(
                   "test_files": len(split.test), "test_speakers": list(split.test_speakers),
                   "seed": split.seed},
         "examples": {"train_windows": int(train_ex.x.shape[0]), "test_windows": n_test,
+                     "hard_negative_mining": mining,
+                     "background_hours_train": float(sum(c.shape[0] for c in
+                                                         train_ex.long_background)
+                                                     * frontend.hop_ms / 3.6e6),
                      "train_per_label": {labels[i]: int(c) for i, c in enumerate(counts)}},
         "metrics": {
             "keras_qat_accuracy": float(np.mean(dec_k == test_ex.y)) if n_test else None,
@@ -693,6 +880,13 @@ def train_on_split(
                              for op in program.array_layers]},
         "config": {"epochs": cfg.epochs, "noise_aware_epochs": cfg.noise_aware_epochs,
                    "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate,
+                   "background_stride_frames": cfg.background_stride_frames,
+                   "keyword_copies": cfg.keyword_copies,
+                   "max_windows_per_file": cfg.max_windows_per_file,
+                   "positive_smoothing_frames": cfg.positive_smoothing_frames,
+                   "hard_negative_rounds": cfg.hard_negative_rounds,
+                   "hard_negative_windows": cfg.hard_negative_windows,
+                   "hard_negative_epochs": cfg.hard_negative_epochs,
                    "seed": cfg.seed, "clip_frames": cfg.clip_frames,
                    "output_scale": cfg.output_scale, "threads": cfg.threads,
                    "augment": {k: getattr(cfg.augment, k) for k in cfg.augment.__dataclass_fields__},

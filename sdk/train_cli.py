@@ -30,6 +30,20 @@ def train_cmd(
                                                     "(repeatable)."),
     copies: int = typer.Option(1, "--augment-copies", help="Augmented copies per file."),
     clip_ms: float = typer.Option(1500.0, "--clip-ms", help="Training window length, ms."),
+    keyword_copies: int | None = typer.Option(
+        None, "--keyword-copies",
+        help="Augmented copies per keyword/command file (default: --augment-copies)."),
+    background_stride_ms: float | None = typer.Option(
+        None, "--background-stride-ms",
+        help="Step between overlapping background windows, ms (default: no overlap)."),
+    hard_negative_rounds: int = typer.Option(
+        0, "--hard-negative-rounds",
+        help="Wake word: rounds of mining the background for false-alarm windows."),
+    spec_masks: int = typer.Option(
+        0, "--spec-masks", help="SpecAugment-style time and feature masks per window (each)."),
+    channel_db: float = typer.Option(
+        0.0, "--channel-db", help="Random channel colouring per window, dB per cosine term "
+                                  "(fbank codes; 0 = off)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
@@ -51,8 +65,13 @@ def train_cmd(
     frontend = None
     cfg = TrainConfig(
         epochs=epochs, noise_aware_epochs=noise_aware_epochs, seed=seed,
-        model=ModelConfig(arch=arch, width=width), augment=AugmentConfig(copies=copies),
+        model=ModelConfig(arch=arch, width=width),
+        augment=AugmentConfig(copies=copies, time_masks=spec_masks, freq_masks=spec_masks,
+                              channel_codes=2.0 * channel_db),
         clip_frames=max(8, int(round(clip_ms / 10.0))), frontend=frontend,
+        keyword_copies=keyword_copies, hard_negative_rounds=hard_negative_rounds,
+        background_stride_frames=(None if background_stride_ms is None
+                                  else max(1, int(round(background_stride_ms / 10.0)))),
     )
     console = Console(stderr=True, quiet=quiet or as_json)
     table = Table("epoch", "phase", "loss", "held-out acc", "s", title="training")

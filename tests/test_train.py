@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -18,6 +19,9 @@ from wtmkws.sdk.train import (
     OUTPUT_FILES,
     AugmentConfig,
     TrainConfig,
+    _chunks,
+    _mine_hard_negatives,
+    _spec_masks,
     clip_decisions,
     train_commands,
     train_keyword,
@@ -47,12 +51,18 @@ def _cfg(tmp: Path) -> TrainConfig:
 @pytest.mark.slow
 def test_keyword_training_writes_every_output(data_dir: Path, tmp_path: Path) -> None:
     epochs = []
-    res = train_keyword(data_dir, keyword="yes", out_dir=tmp_path / "out", config=_cfg(tmp_path),
+    cfg = replace(_cfg(tmp_path), hard_negative_rounds=1, hard_negative_epochs=1,
+                  hard_negative_windows=4, background_stride_frames=40, keyword_copies=2)
+    res = train_keyword(data_dir, keyword="yes", out_dir=tmp_path / "out", config=cfg,
                         noise=[data_dir / "_background_"], on_epoch=epochs.append)
     for name in OUTPUT_FILES:
         assert (tmp_path / "out" / name).stat().st_size > 0, name
-    assert [e.epoch for e in epochs] == [1, 2, 3] and epochs[-1].phase == "noise-aware"
+    assert [e.epoch for e in epochs] == [1, 2, 3, 4]
+    assert [e.phase for e in epochs] == ["qat", "qat", "hard-negative", "noise-aware"]
     rep = json.loads((tmp_path / "out" / "report.json").read_text())
+    mined = rep["examples"]["hard_negative_mining"]
+    assert len(mined) == 1 and 0 < mined[0]["added"] <= 4
+    assert rep["examples"]["background_hours_train"] > 0
     assert rep["labels"] == ["_background_", "yes"]
     assert rep["metrics"]["chip_equals_keras_bit_exact"] is True
     assert rep["skipped"]["count"] == 1 and "broken.wav" in rep["skipped"]["files"][0]["path"]
@@ -89,3 +99,58 @@ def test_clip_decisions() -> None:
     out[0, 2, 1] = 60  # one confident keyword frame
     assert clip_decisions(out, pooling="max", output_scale=0.125, bg_index=0).tolist() == [1, 0]
     assert clip_decisions(out, pooling="mean", output_scale=0.125, bg_index=None).tolist() == [1, 0]
+
+
+def test_spec_masks_fill_with_the_window_floor() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.integers(10, 200, size=(6, 50, 12)).astype(np.uint8)
+    assert _spec_masks(x, AugmentConfig(), rng) is x  # no masks configured: untouched
+    cfg = AugmentConfig(time_masks=1, time_mask_frames=8, freq_masks=1, freq_mask_bands=3)
+    a = _spec_masks(x, cfg, np.random.default_rng(5))
+    b = _spec_masks(x, cfg, np.random.default_rng(5))
+    assert np.array_equal(a, b) and a.dtype == np.uint8  # seeded
+    changed = a != x
+    assert changed.any()
+    for i in range(x.shape[0]):  # every changed cell holds that window's lowest code
+        assert np.all(a[i][changed[i]] == x[i].min())
+    # masked cells form whole frames or whole feature columns
+    for i in range(x.shape[0]):
+        rows = changed[i].any(axis=1).sum()
+        cols = changed[i].any(axis=0).sum()
+        assert rows <= 8 + 50 and cols <= 12
+
+
+def test_background_windows_with_a_stride() -> None:
+    codes = np.arange(300 * 2, dtype=np.uint8).reshape(300, 2) % 250
+    pad = np.zeros(2, np.uint8)
+    wins = _chunks(codes, 100, 1000, pad, stride=50)
+    assert len(wins) == 5 and np.array_equal(wins[1], codes[50:150])
+    capped = _chunks(codes, 100, 3, pad, stride=50)
+    assert len(capped) == 3 and np.array_equal(capped[-1], codes[200:300])
+    assert len(_chunks(codes, 100, 1000, pad)) == 3  # no stride: non-overlapping
+
+
+def test_hard_negative_mining_picks_windows_of_the_background() -> None:
+    model = build_model(4, 2, config=ModelConfig(width=8, tdnn_contexts=((-1, 0, 1),)), seed=0)
+    rng = np.random.default_rng(1)
+    long_bg = [rng.integers(0, 255, size=(400, 4)).astype(np.uint8),
+               rng.integers(0, 255, size=(90, 4)).astype(np.uint8)]
+    cfg = TrainConfig(clip_frames=40, hard_negative_windows=5)
+    wins, stats = _mine_hard_negatives(model, long_bg, kw_indices=[1], cfg=cfg, rf=3,
+                                       rng=np.random.default_rng(2), smoothing=3)
+    assert wins.shape == (5, 40, 4) and wins.dtype == np.uint8
+    assert stats["added"] == 5 and stats["top_score"] >= stats["lowest_added_score"]
+    for w in wins:  # every window is a real slice of one recording
+        found = any(np.array_equal(w, bg[s: s + 40]) for bg in long_bg
+                    for s in range(bg.shape[0] - 39))
+        assert found
+
+
+def test_channel_offset_is_constant_over_time() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.integers(40, 200, size=(4, 30, 10)).astype(np.uint8)
+    y = _spec_masks(x, AugmentConfig(channel_codes=6.0), np.random.default_rng(1))
+    d = y.astype(np.int16) - x.astype(np.int16)
+    assert np.any(d != 0)
+    assert np.all(d == d[:, :1, :])  # one offset per window and feature, every frame
+    assert np.abs(d).max() <= 18  # three terms of at most 6 codes each

@@ -27,10 +27,14 @@ def test_train_cli_command_set(tmp_path: Path) -> None:
     data = _data(tmp_path / "d", ["low", "high"])
     code, out, err = run_cli(["train", str(data), "--out", str(tmp_path / "o"), "--epochs", "1",
                               "--noise-aware-epochs", "0", "--width", "8", "--clip-ms", "900",
-                              "--augment-copies", "0", "--json"])
+                              "--augment-copies", "0", "--spec-masks", "1", "--channel-db", "2",
+                              "--json"])
     assert code == 0, err
     rep = json.loads(out)
     assert rep["labels"] == ["high", "low"] and (tmp_path / "o" / "program.wtmk").is_file()
+    aug = rep["config"]["augment"]
+    assert aug["time_masks"] == 1 and aug["freq_masks"] == 1 and aug["channel_codes"] == 4.0
+    assert rep["metrics"]["chip_equals_keras_bit_exact"] is True
 
 
 def test_train_cli_bad_input(tmp_path: Path) -> None:
@@ -46,3 +50,6 @@ def test_train_cli_bad_input(tmp_path: Path) -> None:
     assert code == 2 and "exclusive" in err
     code, _, err = run_cli(["train", str(data), "--arch", "rnn", "--out", str(tmp_path / "o")])
     assert code == 2 and "arch" in err
+    code, _, err = run_cli(["train", str(data), "--channel-db", "-1", "--out",
+                            str(tmp_path / "o")])
+    assert code == 2 and "augment" in err
