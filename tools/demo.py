@@ -5,8 +5,11 @@
 1. ``synthesize``: the keyword spoken by espeak-ng with the *training* voices, confusable negatives,
    and background sentences (public-domain Harvard sentences); the same with two *held-out* voices
    for testing (:data:`TEST_VOICES`), so the test measures voices the model never heard.
-2. ``noise``: the shared Speech Commands noise when a noise folder is given (``../shared``),
-   otherwise seeded generated noise (pink, brown, hum and babble of synthesized speech).
+2. ``context``: the shared Speech Commands noise when a noise folder is given (``../shared``),
+   otherwise seeded generated noise (pink, brown, hum and babble of synthesized speech); every
+   synthesized keyword and confusable clip is then placed in background context (noise at a random
+   level, often after the tail of a sentence), because espeak-ng's clips are trimmed and a model
+   trained on clips surrounded by digital silence learns the silence, not the word.
 3. ``train``: a chip-sized TDNN with chip-aware quantization-aware training
    (:func:`wtmkws.sdk.train.train_keyword`), exported as an exact chip program.
 4. ``compile``: placement on the array, budgets and the cost model; an array-map PNG.
@@ -47,9 +50,10 @@ __all__ = [
     "HARVARD_SENTENCES",
     "run_demo",
     "generated_noise",
+    "in_context",
 ]
 
-STAGES: tuple[str, ...] = ("synthesize", "noise", "train", "compile", "evaluate", "pack", "flash",
+STAGES: tuple[str, ...] = ("synthesize", "context", "train", "compile", "evaluate", "pack", "flash",
                            "stream", "summary")
 """Stage names in order."""
 
@@ -233,6 +237,47 @@ def generated_noise(*, seconds: float, rng: np.random.Generator,
                        -32768, 32767).astype(np.int16) for k, v in out.items()}
 
 
+def in_context(clip: np.ndarray, *, noises: Sequence[np.ndarray], tails: Sequence[np.ndarray],
+               rng: np.random.Generator, length_s: float = 2.0, sample_rate_hz: int = 16000
+               ) -> np.ndarray:
+    """Place a trimmed clip in background context, as it would be heard in a stream.
+
+    The clip starts at a random place in a ``length_s`` window (it always fits when shorter); with
+    probability 1/2 the end of a background sentence precedes it; noise fills the whole window at
+    10..30 dB below the clip's RMS.
+
+    Args:
+        clip: (n,) int16 trimmed speech.
+        noises: int16 noise recordings (one is drawn; looped if short).
+        tails: int16 background sentences (the end of one may precede the clip).
+        rng: the generator of every draw.
+        length_s: window length in seconds (longer clips keep their length).
+        sample_rate_hz: sample rate.
+
+    Returns:
+        (max(n, length_s * rate),) int16.
+    """
+    n = max(clip.size, int(length_s * sample_rate_hz))
+    out = np.zeros(n, dtype=np.float64)
+    start = int(rng.integers(0, n - clip.size + 1))
+    out[start:start + clip.size] = clip
+    if tails and start > sample_rate_hz // 10 and rng.random() < 0.5:
+        tail = tails[int(rng.integers(len(tails)))]
+        gap = int(rng.integers(sample_rate_hz // 20, sample_rate_hz // 4))
+        take = min(tail.size, max(0, start - gap))
+        out[start - gap - take:start - gap] += tail[tail.size - take:]
+    clip_rms = float(np.sqrt(np.mean(clip.astype(np.float64) ** 2))) + 1e-9
+    if noises:
+        noise = noises[int(rng.integers(len(noises)))].astype(np.float64)
+        reps = int(np.ceil(n / max(noise.size, 1))) + 1
+        noise = np.tile(noise, reps)
+        off = int(rng.integers(0, noise.size - n + 1))
+        seg = noise[off:off + n]
+        seg_rms = float(np.sqrt(np.mean(seg ** 2))) + 1e-9
+        out += seg * (clip_rms / seg_rms) * 10 ** (-float(rng.uniform(10.0, 30.0)) / 20)
+    return np.clip(np.round(out), -32768, 32767).astype(np.int16)
+
+
 def _speak_sentences(out_dir: Path, count: int, *, voices: Sequence[str], seed: int,
                      progress: Callable[[], None]) -> list[Path]:
     """``count`` Harvard sentences with seeded voices/rates/pitches, one WAV each."""
@@ -411,11 +456,11 @@ def run_demo(config: DemoConfig, *, on_stage: Callable[[StageEvent], None] | Non
             done[0] += 1
             progress(done[0], total)
 
-        synthesize(kw, out_dir=data / "train" / label, count=sizes["positives"], seed=seed,
+        synthesize(kw, out_dir=data / "raw" / label, count=sizes["positives"], seed=seed,
                    voices=train_voices, on_progress=tick)
-        synthesize_negatives(kw, out_dir=data / "train" / "confusables", count=sizes["negatives"],
+        synthesize_negatives(kw, out_dir=data / "raw" / "confusables", count=sizes["negatives"],
                              seed=seed + 1, voices=train_voices, on_progress=tick)
-        _speak_sentences(data / "train" / "_background_", sizes["background"],
+        _speak_sentences(data / "raw" / "_background_", sizes["background"],
                          voices=train_voices, seed=seed + 2, progress=tick)
         state["test_positives"] = synthesize(kw, out_dir=data / "test" / label,
                                              count=sizes["test_positives"], seed=seed + 3,
@@ -440,23 +485,33 @@ def run_demo(config: DemoConfig, *, on_stage: Callable[[StageEvent], None] | Non
                 f"{sizes['test_positives']} '{kw}' and {have / 16000 / 60:.1f} min of sentences "
                 f"(held-out voices {', '.join(TEST_VOICES)})")
 
-    def do_noise() -> str:
+    def do_context() -> str:
         noise_dir = data / "noise"
         noise_dir.mkdir(parents=True, exist_ok=True)
+        sentences = sorted((data / "raw" / "_background_").glob("*.wav"))
         if config.noise_dir is not None:
-            srcs = sorted(p for p in Path(config.noise_dir).iterdir()
-                          if p.suffix.lower() in (".wav", ".flac", ".ogg"))
-            state["noise"] = srcs
-            return f"{len(srcs)} recordings from {config.noise_dir}"
-        rng = np.random.default_rng(seed + 7)
-        babble = [load_audio(p) for p in sorted((data / "train" / "_background_").glob("*.wav"))[:12]]
-        paths = []
-        for name, audio in generated_noise(seconds=60.0, rng=rng, babble=babble).items():
-            p = noise_dir / f"{name}.wav"
-            write_wav(p, audio, sample_rate_hz=16000)
-            paths.append(p)
-        state["noise"] = paths
-        return f"generated {', '.join(p.stem for p in paths)} (no noise folder given)"
+            state["noise"] = sorted(p for p in Path(config.noise_dir).iterdir()
+                                    if p.suffix.lower() in (".wav", ".flac", ".ogg"))
+            where = f"{len(state['noise'])} noise recordings from {config.noise_dir}"
+        else:
+            rng = np.random.default_rng(seed + 7)
+            babble = [load_audio(p) for p in sentences[:12]]
+            state["noise"] = []
+            for name, audio in generated_noise(seconds=60.0, rng=rng, babble=babble).items():
+                state["noise"].append(noise_dir / f"{name}.wav")
+                write_wav(state["noise"][-1], audio, sample_rate_hz=16000)
+            where = f"generated noise ({', '.join(p.stem for p in state['noise'])})"
+        noises = [load_audio(p) for p in state["noise"]]
+        tails = [load_audio(p) for p in sentences[:50]]
+        rng = np.random.default_rng(seed + 8)
+        raw = sorted((data / "raw").rglob("*.wav"))
+        for i, path in enumerate(raw):
+            clip = in_context(load_audio(path), noises=noises, tails=tails, rng=rng)
+            dest = data / "train" / path.parent.name
+            dest.mkdir(parents=True, exist_ok=True)
+            write_wav(dest / path.name, clip, sample_rate_hz=16000)
+            progress(i + 1, len(raw))
+        return f"{where}; {len(raw)} clips placed in context"
 
     def do_train() -> str:
         cfg = TrainConfig(epochs=sizes["epochs"], noise_aware_epochs=sizes["noise_aware_epochs"],
@@ -554,7 +609,7 @@ def run_demo(config: DemoConfig, *, on_stage: Callable[[StageEvent], None] | Non
                 f"{stream.size / 16000:.0f} s of audio")
 
     stage("synthesize", do_synthesize)
-    stage("noise", do_noise)
+    stage("context", do_context)
     stage("train", do_train)
     stage("compile", do_compile)
     stage("evaluate", do_evaluate)
