@@ -106,13 +106,15 @@ HARVARD_SENTENCES: tuple[str, ...] = (
 
 
 FULL_SIZES: dict[str, int] = {
-    "positives": 800, "negatives": 800, "background": 1200, "test_positives": 80,
-    "test_background_s": 1800, "epochs": 20, "noise_aware_epochs": 2, "board_keywords": 5}
+    "positives": 800, "negatives": 800, "background": 2400, "test_positives": 80,
+    "test_background_s": 1800, "epochs": 16, "noise_aware_epochs": 1, "hard_negative_rounds": 2,
+    "board_keywords": 5}
 """Utterance counts, seconds of test background and epochs of the full demo."""
 
 QUICK_SIZES: dict[str, int] = {
-    "positives": 300, "negatives": 300, "background": 400, "test_positives": 40,
-    "test_background_s": 600, "epochs": 10, "noise_aware_epochs": 1, "board_keywords": 3}
+    "positives": 300, "negatives": 300, "background": 800, "test_positives": 40,
+    "test_background_s": 600, "epochs": 10, "noise_aware_epochs": 1, "hard_negative_rounds": 1,
+    "board_keywords": 3}
 """The same for ``--quick``."""
 
 
@@ -238,20 +240,21 @@ def generated_noise(*, seconds: float, rng: np.random.Generator,
 
 
 def in_context(clip: np.ndarray, *, noises: Sequence[np.ndarray], tails: Sequence[np.ndarray],
-               rng: np.random.Generator, length_s: float = 2.0, sample_rate_hz: int = 16000
+               rng: np.random.Generator, length_s: float = 1.5, sample_rate_hz: int = 16000
                ) -> np.ndarray:
-    """Place a trimmed clip in background context, as it would be heard in a stream.
+    """Place a trimmed clip in background context, as a streaming detector hears it.
 
-    The clip starts at a random place in a ``length_s`` window (it always fits when shorter); with
-    probability 1/2 the end of a background sentence precedes it; noise fills the whole window at
-    10..30 dB below the clip's RMS.
+    The clip ends 0.05..0.3 s before the end of a ``length_s`` window (the detector decides right
+    after the word); with probability 1/2 the end of a background sentence precedes it; noise fills
+    the whole window at 10..30 dB below the clip's RMS. Clips longer than the window keep their
+    length.
 
     Args:
         clip: (n,) int16 trimmed speech.
         noises: int16 noise recordings (one is drawn; looped if short).
         tails: int16 background sentences (the end of one may precede the clip).
         rng: the generator of every draw.
-        length_s: window length in seconds (longer clips keep their length).
+        length_s: window length in seconds (the training window).
         sample_rate_hz: sample rate.
 
     Returns:
@@ -259,11 +262,12 @@ def in_context(clip: np.ndarray, *, noises: Sequence[np.ndarray], tails: Sequenc
     """
     n = max(clip.size, int(length_s * sample_rate_hz))
     out = np.zeros(n, dtype=np.float64)
-    start = int(rng.integers(0, n - clip.size + 1))
+    after = int(rng.uniform(0.05, 0.3) * sample_rate_hz)
+    start = max(0, n - clip.size - after)
     out[start:start + clip.size] = clip
     if tails and start > sample_rate_hz // 10 and rng.random() < 0.5:
         tail = tails[int(rng.integers(len(tails)))]
-        gap = int(rng.integers(sample_rate_hz // 20, sample_rate_hz // 4))
+        gap = int(rng.integers(sample_rate_hz // 20, sample_rate_hz // 5))
         take = min(tail.size, max(0, start - gap))
         out[start - gap - take:start - gap] += tail[tail.size - take:]
     clip_rms = float(np.sqrt(np.mean(clip.astype(np.float64) ** 2))) + 1e-9
@@ -416,7 +420,7 @@ def run_demo(config: DemoConfig, *, on_stage: Callable[[StageEvent], None] | Non
     from wtmkws.sdk.evaluate import evaluate_wakeword, match_events, write_json
     from wtmkws.sdk.plots import plot_det_curve
     from wtmkws.sdk.synth import VOICES, synthesize, synthesize_negatives
-    from wtmkws.sdk.train import TrainConfig, train_keyword
+    from wtmkws.sdk.train import AugmentConfig, TrainConfig, train_keyword
     from wtmkws.tools.board import VirtualBoard
     from wtmkws.tools.client import DeployClient, open_port
     from wtmkws.tools.image import pack_image, write_image
@@ -515,7 +519,12 @@ def run_demo(config: DemoConfig, *, on_stage: Callable[[StageEvent], None] | Non
 
     def do_train() -> str:
         cfg = TrainConfig(epochs=sizes["epochs"], noise_aware_epochs=sizes["noise_aware_epochs"],
-                          seed=seed)
+                          seed=seed, max_windows_per_file=1000, background_stride_frames=100,
+                          keyword_copies=3, hard_negative_rounds=sizes["hard_negative_rounds"],
+                          hard_negative_windows=1000, hard_negative_epochs=2,
+                          learning_rate=2e-3,
+                          augment=AugmentConfig(copies=1, noise_prob=0.9,
+                                                snr_db_range=(5.0, 25.0)))
         result = train_keyword(data / "train", keyword=label, out_dir=out / "model", config=cfg,
                                noise=state["noise"], on_progress=progress)
         state["train"] = result
