@@ -115,14 +115,25 @@ class AugmentConfig:
     epoch: every frame of a window gets the same smooth per-feature offset
     ``sum_k c_k cos(pi k (f + 0.5) / F)``, k = 0..2, ``c_k`` uniform in +-channel_codes (for
     fbank codes at 2 codes/dB, 6.0 = +-3 dB per term); 0 = off."""
+    freq_warp_prob: float = 0.0
+    """Probability (per training window and epoch) of a frequency warp in the code domain, a
+    vocal-tract-length-style perturbation: output feature ``f`` takes the code at position
+    ``f * alpha`` (linear interpolation between neighbouring features, rounded to a code,
+    positions past the last feature take the last one), ``alpha`` uniform in
+    ``freq_warp_range``; 0 = off. Meant for fbank codes (bands along frequency)."""
+    freq_warp_range: tuple[float, float] = (0.85, 1.15)
+    """Uniform range of the warp factor ``alpha`` (> 1 moves content to lower bands)."""
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.freq_warp_range[0] <= self.freq_warp_range[1]:
+            raise ConfigError(f"augment freq_warp_range={self.freq_warp_range} must be "
+                              "0 < low <= high")
         if self.copies < 0:
             raise ConfigError(f"augment copies={self.copies} must be >= 0")
         if min(self.time_masks, self.freq_masks, self.time_mask_frames,
                self.freq_mask_bands, self.channel_codes) < 0:
             raise ConfigError("augment masks and mask sizes must be >= 0")
-        for name in ("noise_prob", "reverb_prob", "speed_prob"):
+        for name in ("noise_prob", "reverb_prob", "speed_prob", "freq_warp_prob"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ConfigError(f"augment {name}={v} outside 0..1")
@@ -177,6 +188,15 @@ class TrainConfig:
     """Most windows added per mining round."""
     hard_negative_epochs: int = 3
     """Epochs after each mining round (learning rate 0.3x the QAT one, cosine decay)."""
+    average_last_epochs: int = 0
+    """Stochastic weight averaging: the shadow weights after each of the last this many QAT
+    epochs are averaged and the model continues from the average (before mining and
+    noise-aware fine-tuning); it steadies a held-out accuracy that swings between epochs.
+    0 = off (the last epoch's weights)."""
+    pad_mode: str = "silence"
+    """How a keyword/command file shorter than ``clip_frames`` is padded: "silence" (the codes
+    of digital silence) or "quietest" (the file's own quietest frame, lowest mean code, so the
+    window continues the recording's background level as a stream would)."""
     test_fraction: float = 0.2
     """Held-out share when the data has no fixed split."""
     output_scale: float = 0.125
@@ -204,6 +224,10 @@ class TrainConfig:
         if self.background_stride_frames is not None and self.background_stride_frames < 1:
             raise ConfigError(f"background_stride_frames={self.background_stride_frames} "
                               "must be >= 1")
+        if self.average_last_epochs < 0:
+            raise ConfigError(f"average_last_epochs={self.average_last_epochs} must be >= 0")
+        if self.pad_mode not in ("silence", "quietest"):
+            raise ConfigError(f"pad_mode={self.pad_mode!r} is not 'silence' or 'quietest'")
         if self.positive_smoothing_frames < 1:
             raise ConfigError(f"positive_smoothing_frames={self.positive_smoothing_frames} "
                               "must be >= 1")
@@ -300,14 +324,42 @@ def _chunks(codes: np.ndarray, frames: int, limit: int, pad_code: np.ndarray,
     return [codes[s: s + frames] for s in starts]
 
 
+def _freq_warp(x: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """Warp the feature axis of each (T, F) window by a random factor (see
+    ``AugmentConfig.freq_warp_prob``); windows not drawn are returned unchanged.
+
+    Args:
+        x: (N, T, F) uint8 codes.
+        cfg: augmentation config (``freq_warp_prob``, ``freq_warp_range``).
+        rng: generator of the draws (one uniform and one factor per window).
+
+    Returns:
+        (N, T, F) uint8 codes (a new array).
+    """
+    n, _, f = x.shape
+    use = rng.random(n) < cfg.freq_warp_prob
+    alpha = np.where(use, rng.uniform(*cfg.freq_warp_range, size=n), 1.0)
+    pos = np.minimum(np.arange(f)[None, :] * alpha[:, None], f - 1)  # (n, f)
+    lo = np.floor(pos).astype(np.intp)
+    hi = np.minimum(lo + 1, f - 1)
+    w = (pos - lo).astype(np.float32)[:, None, :]
+    xf = x.astype(np.float32)
+    a = np.take_along_axis(xf, lo[:, None, :], axis=2)
+    b = np.take_along_axis(xf, hi[:, None, :], axis=2)
+    return np.clip(np.rint(a + w * (b - a)), 0, 255).astype(np.uint8)
+
+
 def _spec_masks(x: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
-    """Per-epoch code-domain augmentation: a random channel offset per window (see
+    """Per-epoch code-domain augmentation: a random frequency warp per window (see
+    ``AugmentConfig.freq_warp_prob``), a random channel offset per window (see
     ``AugmentConfig.channel_codes``), then SpecAugment masks whose cells take the window's lowest
     code (silence)."""
-    if not (cfg.time_masks or cfg.freq_masks or cfg.channel_codes):
+    if not (cfg.time_masks or cfg.freq_masks or cfg.channel_codes or cfg.freq_warp_prob):
         return x
     x = x.copy()
     n, t, f = x.shape
+    if cfg.freq_warp_prob:
+        x = _freq_warp(x, cfg, rng)
     if cfg.channel_codes:
         basis = np.cos(np.pi * np.arange(3)[:, None] * (np.arange(f)[None, :] + 0.5) / f)
         coef = rng.uniform(-cfg.channel_codes, cfg.channel_codes, size=(n, 3))
@@ -404,7 +456,10 @@ def _build_examples(
                                cfg.background_stride_frames)
                 long_bg.append(v)
             else:
-                wins = [_energy_crop(v, cfg.clip_frames, pad)]
+                fill = pad
+                if cfg.pad_mode == "quietest" and v.shape[0] < cfg.clip_frames:
+                    fill = v[int(np.argmin(v.astype(np.int32).sum(axis=1)))]
+                wins = [_energy_crop(v, cfg.clip_frames, fill)]
             for w in wins:
                 xs.append(w)
                 ys.append(label)
@@ -522,7 +577,10 @@ def clip_decisions(outputs: np.ndarray, *, pooling: str, output_scale: float,
 
     Args:
         outputs: (N, T', C) int8/float outputs of the program (or QAT model).
-        pooling: "mean" (classify the mean logit) or "max" (with a background class: the
+        pooling: "mean" (classify the mean logit; the same decision as the mean per-frame
+            log-posterior, which differs from it by a per-frame constant), "mean_prob" (the
+            highest mean per-frame posterior), "max_prob" (the highest posterior of any frame)
+            or "max" (with a background class: the
             non-background class with the highest frame posterior wins when that posterior
             exceeds 0.5, else background).
         output_scale: logit per output LSB.
@@ -532,6 +590,10 @@ def clip_decisions(outputs: np.ndarray, *, pooling: str, output_scale: float,
         (N,) int label indices.
     """
     z = np.asarray(outputs, dtype=np.float64) * output_scale
+    if pooling in ("mean_prob", "max_prob"):
+        p = np.exp(z - z.max(axis=-1, keepdims=True))
+        p /= p.sum(axis=-1, keepdims=True)
+        return np.argmax(p.mean(axis=1) if pooling == "mean_prob" else p.max(axis=1), axis=-1)
     if pooling == "mean" or bg_index is None:
         return np.argmax(z.mean(axis=1), axis=-1)
     z = z - z.max(axis=-1, keepdims=True)
@@ -769,10 +831,13 @@ def train_on_split(
                              bg_index=bg_index)
         return float(np.mean(dec == test_ex.y))
 
-    def run_phase(n_epochs: int, phase: str, lr0: float, noisy: bool) -> None:
+    def run_phase(n_epochs: int, phase: str, lr0: float, noisy: bool,
+                  average_last: int = 0) -> None:
         set_noise_aware(model, noisy)
         opt = keras.optimizers.Adam(learning_rate=lr0)
         model.compile(optimizer=opt, loss=loss_fn, jit_compile=False)
+        sums: list[np.ndarray] | None = None
+        n_avg = 0
         for e in range(n_epochs):
             t0 = time.perf_counter()
             frac = e / max(1, n_epochs - 1) if n_epochs > 1 else 1.0
@@ -783,6 +848,13 @@ def train_on_split(
             h = model.fit(xb, y_train[perm], batch_size=cfg.batch_size, epochs=1,
                           shuffle=False, verbose=0)
             del xb
+            if average_last and e >= n_epochs - average_last:
+                vals = [np.asarray(v.numpy(), np.float64) for v in model.trainable_variables]
+                sums = vals if sums is None else [a + b for a, b in zip(sums, vals)]
+                n_avg += 1
+                if e == n_epochs - 1 and n_avg > 1:
+                    for v, tot in zip(model.trainable_variables, sums):
+                        v.assign((tot / n_avg).astype(np.float32))
             info = EpochInfo(epoch=len(history) + 1, epochs=total_epochs, phase=phase,
                              loss=float(h.history["loss"][-1]), val_accuracy=val_acc(),
                              seconds=time.perf_counter() - t0)
@@ -794,7 +866,7 @@ def train_on_split(
         set_noise_aware(model, False)
 
     t0 = time.perf_counter()
-    run_phase(cfg.epochs, "qat", cfg.learning_rate, False)
+    run_phase(cfg.epochs, "qat", cfg.learning_rate, False, cfg.average_last_epochs)
     mining: list[dict[str, float]] = []
     if bg_index is not None and cfg.hard_negative_rounds and train_ex.long_background:
         kw_idx = [i for i in range(len(labels)) if i != bg_index]
@@ -871,6 +943,10 @@ def train_on_split(
             "chip_equals_keras_bit_exact": bit_exact,
             "per_label": per_label,
             "decision": pooling,
+            "chip_accuracy_by_decision": ({d: float(np.mean(clip_decisions(
+                chip_out, pooling=d, output_scale=cfg.output_scale, bg_index=None)
+                == test_ex.y)) for d in ("mean", "mean_prob", "max_prob")}
+                if n_test and bg_index is None else None),
         },
         "model": {"config": cfg.model.to_dict(), "receptive_field_frames": rf, **fits,
                   "calibration": calib_info,
@@ -884,6 +960,8 @@ def train_on_split(
                    "keyword_copies": cfg.keyword_copies,
                    "max_windows_per_file": cfg.max_windows_per_file,
                    "positive_smoothing_frames": cfg.positive_smoothing_frames,
+                   "pad_mode": cfg.pad_mode,
+                   "average_last_epochs": cfg.average_last_epochs,
                    "hard_negative_rounds": cfg.hard_negative_rounds,
                    "hard_negative_windows": cfg.hard_negative_windows,
                    "hard_negative_epochs": cfg.hard_negative_epochs,

@@ -154,3 +154,76 @@ def test_channel_offset_is_constant_over_time() -> None:
     assert np.any(d != 0)
     assert np.all(d == d[:, :1, :])  # one offset per window and feature, every frame
     assert np.abs(d).max() <= 18  # three terms of at most 6 codes each
+
+
+def test_frequency_warp_is_seeded_shape_preserving_and_moves_bands() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(8, 20, 40)).astype(np.uint8)
+    cfg = AugmentConfig(freq_warp_prob=1.0, freq_warp_range=(0.85, 1.15))
+    a = _spec_masks(x, cfg, np.random.default_rng(4))
+    b = _spec_masks(x, cfg, np.random.default_rng(4))
+    assert a.shape == x.shape and a.dtype == np.uint8 and np.array_equal(a, b)
+    assert not np.array_equal(a, x)
+    assert np.array_equal(a[:, :, 0], x[:, :, 0])  # band 0 maps to itself
+    # every warped code lies between the codes of the two source bands it interpolates
+    lo = np.minimum(x[:, :, :-1], x[:, :, 1:]).min(axis=(1, 2))
+    assert np.all(a.min(axis=(1, 2)) >= lo) and np.all(a <= 255)
+    # a factor of exactly 1 is the identity; probability 0 leaves every window alone
+    same = _spec_masks(x, AugmentConfig(freq_warp_prob=1.0, freq_warp_range=(1.0, 1.0)), rng)
+    assert np.array_equal(same, x)
+    # a factor > 1 moves a spectral peak to a lower band, < 1 to a higher one
+    peak = np.zeros((1, 3, 40), np.uint8)
+    peak[:, :, 20] = 200
+    down = _spec_masks(peak, AugmentConfig(freq_warp_prob=1.0, freq_warp_range=(1.1, 1.1)),
+                       rng)
+    up = _spec_masks(peak, AugmentConfig(freq_warp_prob=1.0, freq_warp_range=(0.9, 0.9)), rng)
+    assert int(np.argmax(down[0, 0])) == 18 and int(np.argmax(up[0, 0])) == 22
+    assert np.all(down == down[:, :1]) and np.all(up == up[:, :1])  # same warp on every frame
+
+
+def test_frequency_warp_config_is_validated() -> None:
+    from wtmkws.audio_pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        AugmentConfig(freq_warp_prob=1.5)
+    with pytest.raises(ConfigError):
+        AugmentConfig(freq_warp_range=(1.1, 0.9))
+
+
+def test_posterior_decisions() -> None:
+    # one confident frame for class 1 against two mild frames for class 0 (logit = 0.125 * out)
+    out = np.array([[[0, 80, 0], [16, 0, 0], [16, 0, 0]]], dtype=np.int8)
+    kw = {"output_scale": 0.125, "bg_index": None}
+    assert clip_decisions(out, pooling="mean", **kw).tolist() == [1]  # mean logit 3.3 vs 1.3
+    assert clip_decisions(out, pooling="mean_prob", **kw).tolist() == [0]  # 0.52 vs 0.40
+    assert clip_decisions(out, pooling="max_prob", **kw).tolist() == [1]  # 0.9999 vs 0.79
+
+
+def test_short_files_can_be_padded_with_their_quietest_frame() -> None:
+    from wtmkws.audio_pipeline.int_frontend import FrontendConfig
+    from wtmkws.sdk.datasets import Item
+    from wtmkws.sdk.train import _build_examples
+
+    codes = np.full((10, 40), 150, np.uint8)
+    codes[7] = 60  # the quietest frame
+    codes[3] = 220
+
+    class Cache:
+        def codes(self, path: Path) -> np.ndarray:
+            return codes
+
+    items = [Item(path=Path("a.wav"), label="a")]
+    fe = FrontendConfig(kind="fbank")
+    out = {}
+    for mode in ("silence", "quietest"):
+        cfg = TrainConfig(clip_frames=20, pad_mode=mode)
+        ex = _build_examples(items, ("a",), Cache(), cfg, fe, noises=(), augment=False,
+                             rng=np.random.default_rng(0), skipped=[], on_progress=None)
+        assert ex.x.shape == (1, 20, 40) and np.array_equal(ex.x[0, 5:15], codes)
+        out[mode] = ex.x[0]
+    assert np.all(out["quietest"][:5] == 60) and np.all(out["quietest"][15:] == 60)
+    assert np.all(out["silence"][:5] == out["silence"][0]) and out["silence"][0].max() < 60
+    from wtmkws.audio_pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="pad_mode"):
+        TrainConfig(pad_mode="edge")
