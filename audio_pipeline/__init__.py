@@ -13,6 +13,8 @@ Many files at once
 Augmentation
     mix_at_snr, apply_gain, time_shift (:mod:`.augment`); add_reverb, speed_perturb,
     synthetic_rir (:mod:`.perturb`)
+Atomic writes
+    atomic_path, atomic_write_bytes, atomic_write_text (:mod:`.atomic`)
 Errors (the root of every wtmkws error)
     WtmkwsError, ConfigError, AudioFormatError (:mod:`.errors`)
 """
@@ -21,6 +23,7 @@ from wtmkws.audio_pipeline._lazy import lazy_exports
 
 __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "io": ("load_audio", "to_int16_mono", "iter_audio_blocks", "write_wav"),
+    "atomic": ("atomic_path", "atomic_write_bytes", "atomic_write_text"),
     "int_frontend": ("FrontendConfig", "compute_codes", "codes_to_float", "num_frames",
                      "table_digest"),
     "streaming": ("StreamingFrontend",),

@@ -8,8 +8,6 @@ start. Writing is atomic (temporary file, then rename) and happens only after ev
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from wtmkws.audio_pipeline.atomic import atomic_path
 from wtmkws.audio_pipeline.errors import ConfigError
 from wtmkws.audio_pipeline.int_frontend import FrontendConfig, compute_codes
 
@@ -95,15 +94,8 @@ def extract_features(paths: Sequence[str | Path], config: FrontendConfig, *,
 
 
 def _atomic_bytes(path: Path, write: Callable[[Any], None]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        write(fh)
 
 
 def write_features(feature_set: FeatureSet, out: str | Path) -> tuple[Path, Path]:

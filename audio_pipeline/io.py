@@ -26,13 +26,12 @@ Example:
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from wtmkws.audio_pipeline.atomic import atomic_path
 from wtmkws.audio_pipeline.errors import AudioFormatError, ConfigError
 
 __all__ = ["float_to_int16", "iter_audio_blocks", "load_audio", "to_int16_mono", "write_wav"]
@@ -273,12 +272,5 @@ def write_wav(path: str | Path, samples: np.ndarray, *, sample_rate_hz: int) -> 
         raise AudioFormatError(f"write_wav needs (n,) int16 samples, got {a.dtype} {a.shape}",
                                hint="convert with to_int16_mono first")
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            sf.write(fh, a, int(sample_rate_hz), format="WAV", subtype="PCM_16")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        sf.write(tmp, a, int(sample_rate_hz), format="WAV", subtype="PCM_16")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
+from wtmkws.audio_pipeline.atomic import atomic_path
 from wtmkws.firmware_model.program import Program, ProgramError
 
 __all__ = ["plot_array_map"]
@@ -68,13 +67,6 @@ def plot_array_map(program: Program, path: str | Path, *, dpi: int = 110) -> Pat
     ax.set_ylabel("row (DAC side)")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path

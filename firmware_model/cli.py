@@ -8,14 +8,13 @@ Thin commands: parse options, call :mod:`~wtmkws.firmware_model.program_io`,
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 import typer
 
+from wtmkws.audio_pipeline.atomic import atomic_path
 from wtmkws.audio_pipeline.errors import ConfigError
 
 __all__ = ["register", "inspect_program", "emulate_file"]
@@ -63,15 +62,8 @@ def inspect_program(path: Path) -> dict[str, Any]:
 
 def _atomic_save(path: Path, arr: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, arr, allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path, suffix=".npy") as tmp:
+        np.save(tmp, arr, allow_pickle=False)
 
 
 def emulate_file(program_path: Path, features_path: Path, out_path: Path, *, layers_dir: Path | None = None,

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from wtmkws.audio_pipeline.atomic import atomic_write_bytes
 from wtmkws.audio_pipeline.errors import WtmkwsError
 from wtmkws.firmware_model.program import (
     Activate,
@@ -317,16 +316,7 @@ def save_program(program: Program, path: str | Path, *, golden_inputs: np.ndarra
     path = Path(path)
     data = program_to_bytes(program, golden_inputs=golden_inputs)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write_bytes(path, data)
 
 
 def _read_zip(data: bytes, source: str) -> tuple[dict[str, Any], zipfile.ZipFile]:

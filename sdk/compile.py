@@ -185,7 +185,7 @@ def compile_model(
     labels = opts.labels
     fe_name = opts.frontend
     if graph.source_kind == "tflite":
-        from wtmkws.sdk.model_frontends import MODEL_FRONTENDS, identify_model
+        from wtmkws.sdk.model_frontends import identify_model
 
         known = identify_model(graph.source_path)
         if known is not None:

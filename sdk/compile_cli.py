@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import typer
 
+from wtmkws.audio_pipeline.atomic import atomic_write_text
 from wtmkws.sdk.lowering import CompileError
 
 __all__ = ["register", "load_calibration"]
@@ -60,10 +59,7 @@ def load_calibration(path: Path, model: Path, *, max_windows_per_file: int = 3,
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2)
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=2))
 
 
 def _render(report: dict[str, Any]) -> None:

@@ -31,14 +31,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from wtmkws.audio_pipeline.atomic import atomic_write_text
 from wtmkws.audio_pipeline.errors import WtmkwsError
 from wtmkws.firmware_model.engine import (
     DetectorConfig,
@@ -134,16 +133,7 @@ def write_json(path: str | Path, obj: Any) -> Path:
     """Write JSON atomically (temp file in the same folder, then os.replace)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
 # ----------------------------------------------------------------------------------------------

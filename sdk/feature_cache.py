@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from wtmkws.audio_pipeline.atomic import atomic_path
 from wtmkws.audio_pipeline.errors import AudioFormatError
 
 __all__ = ["FeatureCache", "config_hash"]
@@ -81,14 +80,8 @@ class FeatureCache:
 
     def _store(self, entry: Path, codes: np.ndarray) -> None:
         entry.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=entry.parent, suffix=".tmp.npz")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, codes=codes)
-            os.replace(tmp, entry)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(entry, suffix=".npz") as tmp:
+            np.savez(tmp, codes=codes)
 
     def codes_many(
         self,

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from wtmkws.audio_pipeline.atomic import atomic_path, atomic_write_bytes, atomic_write_text
 from wtmkws.audio_pipeline.errors import ConfigError, WtmkwsError
 from wtmkws.sdk.datasets import (
     BACKGROUND,
@@ -606,17 +607,8 @@ def clip_decisions(outputs: np.ndarray, *, pooling: str, output_scale: float,
 
 
 # --------------------------------------------------------------------------- outputs
-def _atomic_path(final: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.stem}.", suffix=final.suffix)
-    os.close(fd)
-    os.chmod(tmp, 0o644)
-    return Path(tmp)
-
-
 def _write_json(path: Path, obj: Any) -> None:
-    tmp = _atomic_path(path)
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
 
 
 def _float_equivalent(model: Any, rf: int) -> Any:
@@ -668,9 +660,7 @@ def _export_tflite(model: Any, rf: int, calib: np.ndarray, path: Path, seed: int
         conv.inference_input_type = tf.int8
         conv.inference_output_type = tf.int8
         data = conv.convert()
-    tmp = _atomic_path(path)
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, data)
     return len(data)
 
 
@@ -694,10 +684,11 @@ def _plot_curves(history: list[dict[str, Any]], path: Path, title: str) -> None:
         ax1.axvspan(min(na) - 0.5, max(na) + 0.5, color="0.9", label="noise-aware")
     ax1.set_title(title)
     fig.tight_layout()
-    tmp = _atomic_path(path)
-    fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
+    finally:
+        plt.close(fig)
 
 
 def _load_noises(noise: Sequence[str | Path] | None, sample_rate_hz: int,
@@ -914,10 +905,9 @@ def train_on_split(
     from wtmkws.firmware_model.program_io import save_program
 
     save_program(program, out / "program.wtmk", golden_inputs=golden)
-    tmp = _atomic_path(out / "model.keras")
-    os.unlink(tmp)
-    model.save(tmp)
-    os.replace(tmp, out / "model.keras")
+    with atomic_path(out / "model.keras", suffix=".keras") as tmp:
+        tmp.unlink()  # Keras refuses to overwrite without asking
+        model.save(tmp)
     tflite_bytes = _export_tflite(model, rf, train_ex.x, out / "model_int8.tflite", cfg.seed)
     _write_json(out / "split.json", split.to_dict())
     timings["export_s"] = time.perf_counter() - t0

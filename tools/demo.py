@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from wtmkws.audio_pipeline.atomic import atomic_write_text
 from wtmkws.audio_pipeline.errors import ConfigError
 from wtmkws.audio_pipeline.io import load_audio, write_wav
 
@@ -323,19 +323,6 @@ def _board_stream(positives: Sequence[Path], background: Sequence[Path], *, n_ke
         pos += kw.size + gap.size
     parts.append(np.zeros(sr, dtype=np.int16))
     return np.concatenate(parts), spans
-
-
-def _write_text(path: Path, text: str) -> Path:
-    """Atomic text write."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _summary_markdown(result: DemoResult, sizes: dict[str, int], train_report: dict[str, Any],
@@ -638,7 +625,7 @@ def run_demo(config: DemoConfig, *, on_stage: Callable[[StageEvent], None] | Non
 
     def do_summary() -> str:
         files["summary"] = out / "summary.md"
-        _write_text(files["summary"], _summary_markdown(result, sizes, state["train"].report,
+        atomic_write_text(files["summary"], _summary_markdown(result, sizes, state["train"].report,
                                                          state["cost"]))
         return str(files["summary"])
 

@@ -24,9 +24,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -35,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from wtmkws.audio_pipeline.atomic import atomic_write_bytes
 from wtmkws.audio_pipeline.errors import WtmkwsError
 from wtmkws.firmware_model.program import (
     Activate,
@@ -852,12 +851,4 @@ def write_image(path: str | Path, data: bytes) -> Path:
     """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
+    return atomic_write_bytes(p, data)
