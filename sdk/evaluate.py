@@ -489,11 +489,17 @@ class WakewordReport:
         return wilson_interval(point.misses, self.n_positives, confidence=self.confidence)
 
     def det_curve(self) -> tuple[np.ndarray, np.ndarray]:
-        """((k,) FA/h, (k,) miss rate) of the sweep, by increasing FA/h."""
+        """The operating curve of the sweep: ((k,) distinct FA/h increasing, (k,) miss rate).
+
+        Each miss rate is the lowest any threshold reaches at or below that FA/h (the rule of
+        :meth:`operating_point`), so the curve never rises with FA/h.
+        """
         fa = np.array([p.fa_per_hour for p in self.points])
         miss = np.array([p.miss_rate for p in self.points])
-        order = np.lexsort((miss, fa))
-        return fa[order], miss[order]
+        levels, inverse = np.unique(fa, return_inverse=True)
+        best = np.full(levels.shape, np.inf)
+        np.minimum.at(best, inverse, miss)
+        return levels, np.minimum.accumulate(best)
 
     def summary(self, fa_per_hour: float) -> dict[str, Any]:
         """Operating point at ``fa_per_hour`` with its intervals (JSON-safe)."""

@@ -112,12 +112,14 @@ def plot_det_curve(reports: Any | Sequence[Any], path: str | Path, *,
         fa, miss = rep.det_curve()
         fa_plot = np.maximum(fa, _FA_FLOOR)
         line, = ax.step(fa_plot, miss * 100, where="post", lw=1.5, label=name)
+        marked: dict[tuple[float, float], list[str]] = {}  # one label per distinct point
         for target, marker in ((1.0, "o"), (0.1, "s")):
             p = rep.operating_point(target)
-            ax.plot(max(p.fa_per_hour, _FA_FLOOR), p.miss_rate * 100, marker, color=line.get_color(),
-                    ms=7, mfc="none", mew=1.5)
-            ax.annotate(f"{p.miss_rate * 100:.1f}% @ {target:g} FA/h",
-                        (max(p.fa_per_hour, _FA_FLOOR), p.miss_rate * 100), fontsize=7,
+            xy = (max(p.fa_per_hour, _FA_FLOOR), p.miss_rate * 100)
+            ax.plot(*xy, marker, color=line.get_color(), ms=7, mfc="none", mew=1.5)
+            marked.setdefault(xy, []).append(f"{target:g}")
+        for (x, y), targets in marked.items():
+            ax.annotate(f"{y:.1f}% @ {' and '.join(targets)} FA/h", (x, y), fontsize=7,
                         xytext=(5, 4), textcoords="offset points", color=line.get_color())
     ax.set_xscale("log")
     ax.set_xlabel(f"false alarms per hour (log; 0 drawn at {_FA_FLOOR})")

@@ -216,3 +216,19 @@ def test_report_from_event_times_for_other_engines(dataset: dict[str, list[Path]
     assert pts[math.inf].miss_rate == 1.0  # "no detections" point added
     assert rep.miss_rate_at_fa_per_hour(0.1) == 0.0
     assert rep.operating_point(0.1).threshold == 1e-10
+
+
+def test_det_curve_is_the_operating_curve() -> None:
+    """Per FA/h the lowest miss rate reachable at or below it: never rising, matching operating_point."""
+    from wtmkws.sdk.evaluate import DetPoint, WakewordReport
+
+    pts = [DetPoint(threshold=t, hits=h, misses=10 - h, false_alarms=f, duplicates=0,
+                    miss_rate=(10 - h) / 10, fa_per_hour=float(f))
+           for t, h, f in [(0.9, 0, 0), (0.8, 3, 0), (0.6, 5, 2), (0.4, 4, 5), (0.2, 9, 9)]]
+    report = WakewordReport(keyword="kw", engine="test", n_positives=10, background_hours=1.0,
+                            stream_hours=1.0, snr_db=None, seed=0, tail_s=0.5, points=tuple(pts))
+    fa, miss = report.det_curve()
+    assert list(fa) == [0.0, 2.0, 5.0, 9.0]
+    assert list(miss) == [0.7, 0.5, 0.5, 0.1]
+    for f, m in zip(fa, miss):
+        assert report.operating_point(f).miss_rate == m
