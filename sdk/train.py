@@ -473,6 +473,17 @@ def _build_examples(
     return _Examples(np.stack(xs).astype(np.uint8), np.asarray(ys, np.int32), src, long_bg)
 
 
+def _is_collapsed(outputs: np.ndarray) -> bool:
+    """True when every probe window gives the same output: a dead network (all ReLUs silent, the
+    logits reduced to the bias), from which quantization-aware training does not recover.
+
+    Args:
+        outputs: (n, ...) model outputs for the probe windows.
+    """
+    flat = np.asarray(outputs).reshape(outputs.shape[0], -1)
+    return bool(flat.shape[0] > 1 and np.all(flat == flat[:1]))
+
+
 def _mine_hard_negatives(model: Any, long_bg: Sequence[np.ndarray], *, kw_indices: Sequence[int],
                          cfg: TrainConfig, rf: int, rng: np.random.Generator,
                          smoothing: int = 5) -> tuple[np.ndarray, dict[str, float]]:
@@ -822,6 +833,10 @@ def train_on_split(
                              bg_index=bg_index)
         return float(np.mean(dec == test_ex.y))
 
+    probe = x_train[np.linspace(0, x_train.shape[0] - 1, min(256, x_train.shape[0])).astype(int)]
+    probe = probe.astype(np.float32)
+    restarts: list[dict[str, Any]] = []
+
     def run_phase(n_epochs: int, phase: str, lr0: float, noisy: bool,
                   average_last: int = 0) -> None:
         set_noise_aware(model, noisy)
@@ -836,9 +851,16 @@ def train_on_split(
             opt.learning_rate.assign(lr)
             perm = rng.permutation(x_train.shape[0])
             xb = _spec_masks(x_train[perm], cfg.augment, rng).astype(np.float32)
+            snapshot = [v.numpy() for v in model.variables]
             h = model.fit(xb, y_train[perm], batch_size=cfg.batch_size, epochs=1,
                           shuffle=False, verbose=0)
             del xb
+            if _is_collapsed(model.predict(probe, batch_size=64, verbose=0)):
+                for v, value in zip(model.variables, snapshot):
+                    v.assign(value)
+                lr0 *= 0.5
+                restarts.append({"epoch": len(history) + 1, "phase": phase,
+                                 "new_learning_rate": float(lr0)})
             if average_last and e >= n_epochs - average_last:
                 vals = [np.asarray(v.numpy(), np.float64) for v in model.trainable_variables]
                 sums = vals if sums is None else [a + b for a, b in zip(sums, vals)]
@@ -922,7 +944,7 @@ def train_on_split(
                   "test_files": len(split.test), "test_speakers": list(split.test_speakers),
                   "seed": split.seed},
         "examples": {"train_windows": int(train_ex.x.shape[0]), "test_windows": n_test,
-                     "hard_negative_mining": mining,
+                     "hard_negative_mining": mining, "collapse_restarts": restarts,
                      "background_hours_train": float(sum(c.shape[0] for c in
                                                          train_ex.long_background)
                                                      * frontend.hop_ms / 3.6e6),

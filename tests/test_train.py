@@ -227,3 +227,15 @@ def test_short_files_can_be_padded_with_their_quietest_frame() -> None:
 
     with pytest.raises(ConfigError, match="pad_mode"):
         TrainConfig(pad_mode="edge")
+
+
+def test_collapse_detector_flags_only_constant_outputs() -> None:
+    """A dead network gives one output for every window; a live one does not."""
+    from wtmkws.sdk.train import _is_collapsed
+
+    dead = np.tile(np.array([[3.0, 3.0]]), (8, 1))[:, None, :].repeat(5, axis=1)
+    live = dead.copy()
+    live[3, 2, 1] = 4.0
+    assert _is_collapsed(dead)
+    assert not _is_collapsed(live)
+    assert not _is_collapsed(dead[:1])  # one window says nothing
