@@ -18,6 +18,7 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from wtmkws.audio_pipeline.atomic import atomic_write_text  # noqa: E402
 from wtmkws.audio_pipeline.io import load_audio  # noqa: E402
 from wtmkws.sdk.compile import CompileOptions, compile_model  # noqa: E402
 from wtmkws.sdk.model_frontends import MODEL_FRONTENDS, clip_windows, features_to_codes  # noqa: E402
@@ -83,9 +84,7 @@ def main() -> None:
         print("\n".join(lines))
         return
     out = ROOT / "docs" / "bench" / "compile.md"
-    tmp = out.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, out)
+    atomic_write_text(out, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

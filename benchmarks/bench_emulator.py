@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from programgen import dense_program  # noqa: E402
+from wtmkws.audio_pipeline.atomic import atomic_write_text  # noqa: E402
 from wtmkws.firmware_model.emulator import StreamingEmulator, run  # noqa: E402
 from wtmkws.firmware_model.placement import place  # noqa: E402
 from wtmkws.firmware_model.program import INPUT, ArrayLayer, LayerKind, Program, ProgramMode  # noqa: E402
@@ -152,9 +153,7 @@ def main() -> None:
     ]
     out = ROOT / "docs" / "bench" / "emulator.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(lines))
-    os.replace(tmp, out)
+    atomic_write_text(out, "\n".join(lines))
     print("\n".join(lines))
 
 

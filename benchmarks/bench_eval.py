@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from wtmkws.audio_pipeline.atomic import atomic_write_text
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
 OUT_MD = ROOT / "docs" / "bench" / "eval.md"
@@ -445,9 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", "Picovoice's published figures (miss rate at 1 FA/10 h, their 10 dB benchmark): "
               "PocketSphinx 52.0%, Snowboy 31.9%, Porcupine 2.7%.", ""]
     OUT_MD.parent.mkdir(parents=True, exist_ok=True)
-    tmp = OUT_MD.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, OUT_MD)
+    atomic_write_text(OUT_MD, "\n".join(lines) + "\n")
     print(f"wrote {OUT_MD.relative_to(ROOT)}")
     return 0
 

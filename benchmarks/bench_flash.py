@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wtmkws.audio_pipeline.atomic import atomic_write_text
 from wtmkws.firmware_model.program import (
     Activation,
     ArrayLayer,
@@ -172,9 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = OUT.with_suffix(".md.tmp")
-    tmp_out.write_text("\n".join(lines) + "\n")
-    os.replace(tmp_out, OUT)
+    atomic_write_text(OUT, "\n".join(lines) + "\n")
     print(f"wrote {OUT}")
     return 0 if all(r[3] == "pass" for r in rows) else 1
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wtmkws.audio_pipeline.atomic import atomic_write_text
 from wtmkws.audio_pipeline.float_frontend import log_mel_db, mfcc
 from wtmkws.audio_pipeline.int_frontend import FrontendConfig, codes_to_float, compute_codes
 from wtmkws.audio_pipeline.io import load_audio
@@ -189,9 +190,7 @@ def main() -> None:
         "",
     ]
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    tmp = OUT.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(lines))
-    os.replace(tmp, OUT)
+    atomic_write_text(OUT, "\n".join(lines))
     print("\n".join(lines))
 
 

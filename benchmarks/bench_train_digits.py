@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from wtmkws.audio_pipeline.atomic import atomic_write_text
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,10 +133,8 @@ def write_training_md() -> Path:
                          f"{run['train_minutes']:.1f} | {run['peak_memory_mb']:.0f} | "
                          f"{run.get('bit_exact')} | {run['target']} |")
         lines += ["", *[f"- {n}" for n in r.get("notes", [])], ""]
-    tmp = MD.with_suffix(".md.tmp")
     MD.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, MD)
+    atomic_write_text(MD, "\n".join(lines) + "\n")
     return MD
 
 

@@ -433,13 +433,17 @@ class VirtualBoard:
                 closer.close()
         self._link = None
         self._listener = None
+        self._close_slave()
+        self.flash.close()
+
+    def _close_slave(self) -> None:
+        """Close the pty's slave end (the board's side of the cable) if it is still open."""
         if self._slave_fd is not None:
             try:
                 os.close(self._slave_fd)
             except OSError:
                 pass
             self._slave_fd = None
-        self.flash.close()
 
     def __enter__(self) -> VirtualBoard:
         return self
@@ -469,12 +473,7 @@ class VirtualBoard:
         if not self._stop.is_set():  # unplugged: the pty disappears
             link.close()
             self._link = None
-            if self._slave_fd is not None:
-                try:
-                    os.close(self._slave_fd)
-                except OSError:
-                    pass
-                self._slave_fd = None
+            self._close_slave()
 
     def _run_socket(self) -> None:
         lst = self._listener
