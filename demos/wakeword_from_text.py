@@ -9,9 +9,9 @@ import argparse
 from pathlib import Path
 
 from wtmkws.sdk.evaluate import evaluate_wakeword
-from wtmkws.sdk.synth import VOICES, synthesize, synthesize_negatives
+from wtmkws.sdk.synth import VARIANTS, synthesize, synthesize_negatives
 from wtmkws.sdk.train import TrainConfig, train_keyword
-from wtmkws.tools.demo import TEST_VOICES
+from wtmkws.tools.demo import TEST_VARIANTS
 
 
 def main() -> None:
@@ -23,22 +23,22 @@ def main() -> None:
     args = ap.parse_args()
 
     label = args.keyword.lower().replace(" ", "_")
-    train_voices = [v for v in VOICES if v not in TEST_VOICES]
+    train_variants = [v for v in VARIANTS if v not in TEST_VARIANTS]  # speakers held out
     data = args.out / "data"
-    # 1. positives and confusable negatives, with the training voices only
+    # 1. positives and confusable negatives, with the training speakers only
     synthesize(args.keyword, out_dir=data / label, count=args.count, seed=args.seed,
-               voices=train_voices)
+               variants=train_variants)
     synthesize_negatives(args.keyword, out_dir=data / "confusables", count=args.count,
-                         seed=args.seed + 1, voices=train_voices)
+                         seed=args.seed + 1, variants=train_variants)
     # 2. train: chip-aware QAT, exported as an exact chip program (program.wtmk)
     result = train_keyword(data, keyword=label, out_dir=args.out / "model",
                            config=TrainConfig(seed=args.seed))
     print("chip accuracy on held-out clips:", result.report["metrics"]["chip_accuracy"])
     # 3. evaluate on voices the model never heard, against background sentences
     test_pos = synthesize(args.keyword, out_dir=args.out / "test" / label, count=40,
-                          seed=args.seed + 2, voices=list(TEST_VOICES))
+                          seed=args.seed + 2, variants=list(TEST_VARIANTS))
     background = synthesize_negatives(args.keyword, out_dir=args.out / "test" / "background",
-                                      count=200, seed=args.seed + 3, voices=list(TEST_VOICES))
+                                      count=200, seed=args.seed + 3, variants=list(TEST_VARIANTS))
     report = evaluate_wakeword(result.program, positives=test_pos, background=background,
                                keyword=label, seed=args.seed)
     print(report.summary(1.0))

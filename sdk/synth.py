@@ -56,10 +56,17 @@ VOICES: tuple[str, ...] = (
 """English voices drawn from."""
 
 VARIANTS: tuple[str, ...] = (
-    "", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5",
-    "Alex", "Annie", "Andy", "Mike", "adam", "anika", "edward", "grandma",
+    "", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5",
+    "Alex", "Alicia", "Andrea", "Andy", "Annie", "Denis", "Diogo", "Gene", "Gene2", "Henrique",
+    "Hugo", "Jacky", "Lee", "Marco", "Mario", "Michael", "Mike", "Reed", "Storm", "adam", "anika",
+    "announcer", "antonio", "aunty", "belinda", "benjamin", "boris", "caleb", "david", "ed",
+    "edward", "edward2", "grandma", "grandpa", "gustave", "ian", "iven", "iven2", "iven3", "iven4",
+    "john", "kaukovalta", "klatt", "klatt2", "klatt3", "klatt4", "klatt5", "klatt6", "linda",
+    "marcelo", "max", "michel", "miguel", "mike2", "norbert", "pablo", "paul", "pedro", "quincy",
+    "rob", "robert", "sandro", "shelby", "steph", "steph2", "steph3", "travis", "victor", "zac",
 )
-"""Voice variants drawn from ("" = the voice's default)."""
+"""Voice variants drawn from ("" = the voice's default): every human-sounding variant the
+espeak-ng wheel ships (robotic, whispering and effect variants left out)."""
 
 COMMON_WORDS: tuple[str, ...] = (
     "hello", "okay", "yes", "no", "thank you", "please", "what", "where", "water", "weather",
@@ -212,20 +219,36 @@ def _voice_pool(voices: Sequence[str] | None) -> tuple[str, ...]:
     return pool
 
 
-def speaker_params(rng: np.random.Generator, voices: Sequence[str] | None = None
-                   ) -> dict[str, Any]:
+def _variant_pool(variants: Sequence[str] | None) -> tuple[str, ...]:
+    """The voice variants to draw from; refuses an empty selection or an unknown variant."""
+    if variants is None:
+        return VARIANTS
+    pool = tuple(variants)
+    if not pool:
+        raise SynthError("no voice variants selected", hint=f"choose from: {', '.join(VARIANTS)}")
+    unknown = [v for v in pool if v not in VARIANTS]
+    if unknown:
+        raise SynthError(f"unknown voice variant(s) {', '.join(unknown)}",
+                         hint=f"choose from: {', '.join(v or '(default)' for v in VARIANTS)}")
+    return pool
+
+
+def speaker_params(rng: np.random.Generator, voices: Sequence[str] | None = None,
+                   variants: Sequence[str] | None = None) -> dict[str, Any]:
     """Draw one speaker: voice (+variant), rate 120..220 wpm, pitch 20..80, pitch range 20..90.
 
     Args:
         rng: the generator the draws come from (in that order).
-        voices: voices to draw from (default :data:`VOICES`).
+        voices: voices (accents) to draw from (default :data:`VOICES`).
+        variants: voice variants (speaker identities) to draw from (default :data:`VARIANTS`).
 
     Returns:
         Keyword arguments for :func:`speak` (``voice``, ``rate_wpm``, ``pitch``, ``pitch_range``).
     """
     pool = _voice_pool(voices)
+    vpool = _variant_pool(variants)
     voice = pool[int(rng.integers(len(pool)))]
-    variant = VARIANTS[int(rng.integers(len(VARIANTS)))]
+    variant = vpool[int(rng.integers(len(vpool)))]
     return {"voice": f"{voice}+{variant}" if variant else voice,
             "rate_wpm": int(rng.integers(120, 221)), "pitch": int(rng.integers(20, 81)),
             "pitch_range": int(rng.integers(20, 91))}
@@ -243,13 +266,15 @@ def synthesize(
     seed: int = 0,
     sample_rate_hz: int = 16000,
     voices: Sequence[str] | None = None,
+    variants: Sequence[str] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> list[Path]:
     """Write ``count`` varied utterances of ``text`` as 16-bit WAV files.
 
     Voice, variant, rate (120..220 wpm), pitch (20..80) and range (20..90) are drawn from
     ``numpy.random.default_rng(seed)``; file i is ``<slug>_<i:04d>.wav``. ``voices`` restricts the
-    voices drawn from (default :data:`VOICES`), e.g. to keep test voices out of training.
+    voices drawn from (default :data:`VOICES`) and ``variants`` the voice variants (default
+    :data:`VARIANTS`), e.g. to keep test speakers out of training.
 
     Returns:
         The written paths.
@@ -265,10 +290,11 @@ def synthesize(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pool = _voice_pool(voices)
+    vpool = _variant_pool(variants)
     rng = np.random.default_rng(seed)
     paths: list[Path] = []
     for i in range(count):
-        audio = speak(t, **speaker_params(rng, pool), sample_rate_hz=sample_rate_hz)
+        audio = speak(t, **speaker_params(rng, pool, vpool), sample_rate_hz=sample_rate_hz)
         p = out / f"{_slug(t)}_{i:04d}.wav"
         write_wav(p, audio, sample_rate_hz=sample_rate_hz)
         paths.append(p)
@@ -327,11 +353,13 @@ def synthesize_negatives(
     seed: int = 0,
     sample_rate_hz: int = 16000,
     voices: Sequence[str] | None = None,
+    variants: Sequence[str] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> list[Path]:
     """Write ``count`` utterances of the keyword's confusables (cycled in order, seeded voices).
 
-    ``voices`` restricts the voices drawn from (default :data:`VOICES`).
+    ``voices`` and ``variants`` restrict the voices and variants drawn from (defaults
+    :data:`VOICES`, :data:`VARIANTS`).
 
     Returns:
         The written paths (``neg_<slug>_<i:04d>.wav``).
@@ -344,12 +372,14 @@ def synthesize_negatives(
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     pool = _voice_pool(voices)
+    vpool = _variant_pool(variants)
     order = rng.permutation(len(words))
     paths: list[Path] = []
     for i in range(count):
         text = words[int(order[i % len(words)])]
         try:
-            audio = speak(text, **speaker_params(rng, pool), sample_rate_hz=sample_rate_hz)
+            audio = speak(text, **speaker_params(rng, pool, vpool),
+                          sample_rate_hz=sample_rate_hz)
         except SynthError:
             continue  # a nonsense truncation espeak renders as silence
         p = out / f"neg_{_slug(text)}_{i:04d}.wav"

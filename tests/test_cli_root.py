@@ -49,3 +49,16 @@ def test_unknown_command_is_a_usage_error_with_exit_2() -> None:
     code, _, err = run_cli(["no-such-command"])
     assert code == 2
     assert "no-such-command" in err
+
+
+def test_tensorflow_start_up_chatter_does_not_reach_the_user() -> None:
+    """TensorFlow's C++ runtime prints oneDNN/CPU lines to fd 2 at import; the CLI hides them
+    (for the commands that load TensorFlow) but keeps stderr working afterwards."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from wtmkws.tools.cli import _import_tensorflow_quietly as q; q(); "
+            "print('tensorflow' in sys.modules); print('after', file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.split() == ["True"]
+    assert out.stderr.strip() == "after", out.stderr

@@ -10,7 +10,8 @@ import pytest
 
 from wtmkws.audio_pipeline.errors import ConfigError
 from wtmkws.audio_pipeline.io import load_audio, write_wav
-from wtmkws.tools.demo import STAGES, DemoConfig, StageEvent, _board_stream, generated_noise, run_demo
+from wtmkws.tools.demo import (STAGES, TEST_VARIANTS, TEST_VOICES, DemoConfig, StageEvent,
+                               generated_noise, run_demo)
 
 
 def test_generated_noise_is_seeded_and_at_the_stated_level() -> None:
@@ -26,23 +27,32 @@ def test_generated_noise_is_seeded_and_at_the_stated_level() -> None:
     assert not np.array_equal(a["pink"], c["pink"])
 
 
-def test_board_stream_spans_point_at_the_keywords(tmp_path: Path, rng: np.random.Generator) -> None:
-    kw = (np.full(4000, 9000)).astype(np.int16)
-    bg = np.zeros(8000, dtype=np.int16)
-    kws, bgs = [], []
-    for i in range(3):
-        kws.append(tmp_path / f"kw{i}.wav")
-        write_wav(kws[-1], kw, sample_rate_hz=16000)
-    for i in range(6):
-        bgs.append(tmp_path / f"bg{i}.wav")
-        write_wav(bgs[-1], bg, sample_rate_hz=16000)
-    stream, spans = _board_stream(kws, bgs, n_keywords=3, rng=rng)
-    assert len(spans) == 3
-    loud = np.flatnonzero(stream == 9000)
-    assert loud.size == 3 * 4000
-    for start, end in spans:
-        seg = stream[int(round(start * 16000)): int(round(end * 16000))]
-        assert np.all(seg == 9000)
+@pytest.mark.parametrize("holdout", ["speakers", "accents"])
+def test_training_and_test_speakers_never_meet(holdout: str) -> None:
+    from wtmkws.sdk.synth import VARIANTS, VOICES, speaker_params
+
+    train, test = DemoConfig(holdout=holdout).speakers()
+    rng = np.random.default_rng(0)
+    drawn_train = {speaker_params(rng, **train)["voice"] for _ in range(400)}
+    drawn_test = {speaker_params(rng, **test)["voice"] for _ in range(200)}
+    assert not drawn_train & drawn_test
+    if holdout == "speakers":  # every accent, held-out variants only in the test
+        assert {v.split("+")[0] for v in drawn_test} == set(VOICES)
+        assert {v.split("+")[1] for v in drawn_test} == set(TEST_VARIANTS)
+        assert all(v.partition("+")[2] not in TEST_VARIANTS for v in drawn_train)
+        assert len(TEST_VARIANTS) < len(VARIANTS) // 4
+    else:  # held-out accents, every variant
+        assert {v.split("+")[0] for v in drawn_test} == set(TEST_VOICES)
+        assert not {v.split("+")[0] for v in drawn_train} & set(TEST_VOICES)
+
+
+def test_an_unknown_holdout_is_refused_in_one_line() -> None:
+    from clitools import run_cli
+
+    with pytest.raises(ConfigError, match="holdout"):
+        DemoConfig(holdout="nobody")
+    code, _, err = run_cli(["demo", "--holdout", "nobody", "--out", "/nonexistent/x"])
+    assert code == 2 and err.startswith("error: holdout='nobody'") and "Traceback" not in err
 
 
 def test_unknown_sizes_and_missing_noise_folders_are_refused(tmp_path: Path) -> None:
@@ -86,8 +96,8 @@ def test_in_context_keeps_the_clip_and_fills_the_rest_with_background(rng: np.ra
 
     clip = (np.sin(np.arange(8000) / 5) * 8000).astype(np.int16)
     noise = (rng.standard_normal(16000) * 3000).astype(np.int16)
-    out = in_context(clip, noises=[noise], tails=[], rng=np.random.default_rng(1))
-    again = in_context(clip, noises=[noise], tails=[], rng=np.random.default_rng(1))
+    out = in_context(clip, noises=[noise], sentences=[], rng=np.random.default_rng(1))
+    again = in_context(clip, noises=[noise], sentences=[], rng=np.random.default_rng(1))
     assert out.dtype == np.int16 and out.size == 24000
     assert np.array_equal(out, again)
     assert np.count_nonzero(out == 0) < out.size // 100  # no digital silence left

@@ -64,3 +64,20 @@ def test_voices_restrict_the_draw_and_unknown_voices_are_refused(tmp_path: Path)
         synthesize("hello", out_dir=tmp_path, count=1, voices=["klingon"])
     with pytest.raises(SynthError, match="no voices"):
         synthesize("hello", out_dir=tmp_path, count=1, voices=[])
+
+
+def test_variants_restrict_the_speaker_and_unknown_variants_are_refused(tmp_path: Path) -> None:
+    from wtmkws.sdk.synth import speaker_params
+
+    rng = np.random.default_rng(2)
+    drawn = {speaker_params(rng, variants=["f1", "m2"])["voice"].partition("+")[2]
+             for _ in range(50)}
+    assert drawn == {"f1", "m2"}
+    plain = [speaker_params(rng, variants=[""])["voice"] for _ in range(10)]
+    assert all("+" not in v for v in plain)  # "" is the voice's default variant
+    paths = synthesize("hello", out_dir=tmp_path, count=2, seed=1, variants=["f3"])
+    assert len(paths) == 2
+    with pytest.raises(SynthError, match="unknown voice variant"):
+        synthesize("hello", out_dir=tmp_path, count=1, variants=["nobody"])
+    with pytest.raises(SynthError, match="no voice variants"):
+        synthesize("hello", out_dir=tmp_path, count=1, variants=[])

@@ -9,6 +9,7 @@ line, one optional ``hint:`` line and exit code 2, with no traceback.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -29,6 +30,37 @@ COMMAND_MODULES: tuple[str, ...] = (
     "wtmkws.tools.demo_cli",
 )
 """Modules whose ``register(app)`` adds commands, in help order."""
+
+
+TENSORFLOW_COMMANDS: frozenset[str] = frozenset({"train", "demo", "compile"})
+"""Commands that load TensorFlow (imported up front with its start-up chatter silenced)."""
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with file descriptor 2 pointed at /dev/null for the import only.
+
+    TensorFlow's C++ runtime prints start-up lines (oneDNN, CPU features, an absl warning) to
+    fd 2 before its logging is initialised, so ``TF_CPP_MIN_LOG_LEVEL`` cannot silence them.
+    Python errors raised by the import still reach the user (sys.stderr is restored first).
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        saved = os.dup(2)
+    except OSError:  # no fd 2 (detached process): nothing to silence
+        return
+    try:
+        sys.stderr.flush()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+            import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(devnull)
+    except ImportError:
+        pass  # the command reports the missing dependency itself
+    finally:
+        os.close(saved)
 
 
 def _version() -> str:
@@ -95,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: arguments without the program name; ``sys.argv[1:]`` when None.
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in TENSORFLOW_COMMANDS and "tensorflow" not in sys.modules:
+        _import_tensorflow_quietly()
     try:
         app = build_app()
         app(args=args, prog_name="wtmkws", standalone_mode=True)

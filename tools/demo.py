@@ -2,14 +2,18 @@
 
 :func:`run_demo` needs no recordings, hardware or network. Its stages, each timed:
 
-1. ``synthesize``: the keyword spoken by espeak-ng with the *training* voices, confusable negatives,
-   and background sentences (public-domain Harvard sentences); the same with two *held-out* voices
-   for testing (:data:`TEST_VOICES`), so the test measures voices the model never heard.
+1. ``synthesize``: the keyword spoken by espeak-ng with the *training* speakers, confusable
+   negatives, and background sentences (public-domain Harvard sentences); the same with *held-out*
+   speakers for testing, so the test measures voices the model never heard. ``holdout="speakers"``
+   (the default) holds out four voice variants (:data:`TEST_VARIANTS`: speaker identities, every
+   accent); ``holdout="accents"`` holds out two whole accents (:data:`TEST_VOICES`, every variant),
+   a harder test of accents the model never heard.
 2. ``context``: the shared Speech Commands noise when a noise folder is given (``../shared``),
    otherwise seeded generated noise (pink, brown, hum and babble of synthesized speech); every
    synthesized keyword and confusable clip is then placed in background context (noise at a random
-   level, often after the tail of a sentence), because espeak-ng's clips are trimmed and a model
-   trained on clips surrounded by digital silence learns the silence, not the word.
+   level, often after the end of a sentence and before the start of another), because
+   espeak-ng's clips are trimmed and a model trained on clips surrounded by digital silence
+   learns the silence, not the word.
 3. ``train``: a chip-sized TDNN with chip-aware quantization-aware training
    (:func:`wtmkws.sdk.train.train_keyword`), exported as an exact chip program.
 4. ``compile``: placement on the array, budgets and the cost model; an array-map PNG.
@@ -46,6 +50,7 @@ __all__ = [
     "DemoResult",
     "StageEvent",
     "STAGES",
+    "TEST_VARIANTS",
     "TEST_VOICES",
     "HARVARD_SENTENCES",
     "run_demo",
@@ -58,7 +63,14 @@ STAGES: tuple[str, ...] = ("synthesize", "context", "train", "compile", "evaluat
 """Stage names in order."""
 
 TEST_VOICES: tuple[str, ...] = ("en-029", "en-us-nyc")
-"""espeak-ng voices held out of training and used only for testing."""
+"""espeak-ng voices (accents) held out of training with ``holdout="accents"``."""
+
+TEST_VARIANTS: tuple[str, ...] = ("m3", "m6", "f2", "f4")
+"""espeak-ng voice variants (speaker identities) held out of training with
+``holdout="speakers"`` (two male, two female)."""
+
+HOLDOUTS: tuple[str, ...] = ("speakers", "accents")
+"""What the test holds out of training (see :attr:`DemoConfig.holdout`)."""
 
 HARVARD_SENTENCES: tuple[str, ...] = (
     "The birch canoe slid on the smooth planks.",
@@ -107,13 +119,13 @@ HARVARD_SENTENCES: tuple[str, ...] = (
 
 FULL_SIZES: dict[str, int] = {
     "positives": 800, "negatives": 800, "background": 2400, "test_positives": 80,
-    "test_background_s": 1800, "epochs": 16, "noise_aware_epochs": 1, "hard_negative_rounds": 2,
+    "test_background_s": 1800, "epochs": 24, "noise_aware_epochs": 1, "hard_negative_rounds": 2,
     "board_keywords": 5}
 """Utterance counts, seconds of test background and epochs of the full demo."""
 
 QUICK_SIZES: dict[str, int] = {
     "positives": 300, "negatives": 300, "background": 800, "test_positives": 40,
-    "test_background_s": 600, "epochs": 10, "noise_aware_epochs": 1, "hard_negative_rounds": 1,
+    "test_background_s": 600, "epochs": 16, "noise_aware_epochs": 1, "hard_negative_rounds": 1,
     "board_keywords": 3}
 """The same for ``--quick``."""
 
@@ -138,8 +150,14 @@ class DemoConfig:
     """Line rate the client switches the virtual board to for flashing, bits/s."""
     size_overrides: dict[str, int] = field(default_factory=dict)
     """Replace some of :attr:`sizes` (keys as there), e.g. for a tiny test run."""
+    holdout: str = "speakers"
+    """``"speakers"``: test voice variants :data:`TEST_VARIANTS` (every accent) never used in
+    training; ``"accents"``: test accents :data:`TEST_VOICES` (every variant) never used."""
 
     def __post_init__(self) -> None:
+        if self.holdout not in HOLDOUTS:
+            raise ConfigError(f"holdout={self.holdout!r} is not one of {', '.join(HOLDOUTS)}",
+                              hint="--holdout speakers|accents")
         if not self.keyword.strip():
             raise ConfigError("the demo keyword is empty", hint="pass --keyword WORD")
         if self.noise_dir is not None and not Path(self.noise_dir).is_dir():
@@ -147,6 +165,27 @@ class DemoConfig:
         unknown = set(self.size_overrides) - set(FULL_SIZES)
         if unknown:
             raise ConfigError(f"unknown demo size(s) {', '.join(sorted(unknown))}")
+
+    def speakers(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Keyword arguments selecting the training and the test speakers of the synthesizer.
+
+        Returns:
+            (train, test): each ``{"voices": ..., "variants": ...}`` for
+            :func:`wtmkws.sdk.synth.synthesize`; the two never share a speaker.
+        """
+        from wtmkws.sdk.synth import VARIANTS, VOICES
+
+        if self.holdout == "accents":
+            return ({"voices": tuple(v for v in VOICES if v not in TEST_VOICES), "variants": None},
+                    {"voices": TEST_VOICES, "variants": None})
+        return ({"voices": None, "variants": tuple(v for v in VARIANTS if v not in TEST_VARIANTS)},
+                {"voices": None, "variants": TEST_VARIANTS})
+
+    def held_out_text(self) -> str:
+        """What the test holds out, for reports."""
+        if self.holdout == "accents":
+            return f"held-out accents {', '.join(TEST_VOICES)}"
+        return f"held-out voice variants {', '.join(TEST_VARIANTS)}"
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -239,20 +278,23 @@ def generated_noise(*, seconds: float, rng: np.random.Generator,
                        -32768, 32767).astype(np.int16) for k, v in out.items()}
 
 
-def in_context(clip: np.ndarray, *, noises: Sequence[np.ndarray], tails: Sequence[np.ndarray],
+def in_context(clip: np.ndarray, *, noises: Sequence[np.ndarray], sentences: Sequence[np.ndarray],
                rng: np.random.Generator, length_s: float = 1.5, sample_rate_hz: int = 16000
                ) -> np.ndarray:
     """Place a trimmed clip in background context, as a streaming detector hears it.
 
     The clip ends 0.05..0.3 s before the end of a ``length_s`` window (the detector decides right
-    after the word); with probability 1/2 the end of a background sentence precedes it; noise fills
-    the whole window at 10..30 dB below the clip's RMS. Clips longer than the window keep their
-    length.
+    after the word); with probability 0.7 the end of a background sentence precedes it, and
+    independently with probability 0.7 the start of another follows it, each 0..0.2 s away (speech
+    right next to the word, as in conversation and in the evaluation stream, which splices
+    keywords into running speech); noise fills the whole window at 10..30 dB below the clip's
+    RMS. Clips longer than the window keep their length.
 
     Args:
         clip: (n,) int16 trimmed speech.
         noises: int16 noise recordings (one is drawn; looped if short).
-        tails: int16 background sentences (the end of one may precede the clip).
+        sentences: int16 background sentences (their ends precede and their starts follow the
+            clip).
         rng: the generator of every draw.
         length_s: window length in seconds (the training window).
         sample_rate_hz: sample rate.
@@ -264,12 +306,18 @@ def in_context(clip: np.ndarray, *, noises: Sequence[np.ndarray], tails: Sequenc
     out = np.zeros(n, dtype=np.float64)
     after = int(rng.uniform(0.05, 0.3) * sample_rate_hz)
     start = max(0, n - clip.size - after)
-    out[start:start + clip.size] = clip
-    if tails and start > sample_rate_hz // 10 and rng.random() < 0.5:
-        tail = tails[int(rng.integers(len(tails)))]
-        gap = int(rng.integers(sample_rate_hz // 20, sample_rate_hz // 5))
+    end = start + clip.size
+    out[start:end] = clip
+    if sentences and rng.random() < 0.7:
+        tail = sentences[int(rng.integers(len(sentences)))]
+        gap = int(rng.integers(0, sample_rate_hz // 5))
         take = min(tail.size, max(0, start - gap))
         out[start - gap - take:start - gap] += tail[tail.size - take:]
+    if sentences and rng.random() < 0.7:
+        head = sentences[int(rng.integers(len(sentences)))]
+        gap = int(rng.integers(0, sample_rate_hz // 5))
+        take = min(head.size, max(0, n - end - gap))
+        out[end + gap:end + gap + take] += head[:take]
     clip_rms = float(np.sqrt(np.mean(clip.astype(np.float64) ** 2))) + 1e-9
     if noises:
         noise = noises[int(rng.integers(len(noises)))].astype(np.float64)
@@ -282,7 +330,7 @@ def in_context(clip: np.ndarray, *, noises: Sequence[np.ndarray], tails: Sequenc
     return np.clip(np.round(out), -32768, 32767).astype(np.int16)
 
 
-def _speak_sentences(out_dir: Path, count: int, *, voices: Sequence[str], seed: int,
+def _speak_sentences(out_dir: Path, count: int, *, speakers: dict[str, Any], seed: int,
                      progress: Callable[[], None]) -> list[Path]:
     """``count`` Harvard sentences with seeded voices/rates/pitches, one WAV each."""
     from wtmkws.sdk.synth import speak, speaker_params
@@ -292,7 +340,7 @@ def _speak_sentences(out_dir: Path, count: int, *, voices: Sequence[str], seed: 
     paths = []
     for i in range(count):
         text = HARVARD_SENTENCES[int(rng.integers(len(HARVARD_SENTENCES)))]
-        audio = speak(text, **speaker_params(rng, voices))
+        audio = speak(text, **speaker_params(rng, **speakers))
         path = out_dir / f"sentence_{i:04d}.wav"
         write_wav(path, audio, sample_rate_hz=16000)
         paths.append(path)
@@ -300,33 +348,8 @@ def _speak_sentences(out_dir: Path, count: int, *, voices: Sequence[str], seed: 
     return paths
 
 
-def _board_stream(positives: Sequence[Path], background: Sequence[Path], *, n_keywords: int,
-                  rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[float, float]]]:
-    """Background sentences with ``n_keywords`` keyword utterances between them.
-
-    Returns:
-        ((n,) int16 stream, [(start_s, end_s)] of each keyword).
-    """
-    sr = 16000
-    bg = [load_audio(p) for p in rng.permutation(np.array(background, dtype=object))[:2 * n_keywords]]
-    kws = [load_audio(p) for p in rng.permutation(np.array(positives, dtype=object))[:n_keywords]]
-    gap = np.zeros(sr // 2, dtype=np.int16)
-    parts: list[np.ndarray] = [gap]
-    spans: list[tuple[float, float]] = []
-    pos = gap.size
-    for i, kw in enumerate(kws):
-        for clip in bg[2 * i: 2 * i + 2]:
-            parts += [clip, gap]
-            pos += clip.size + gap.size
-        spans.append((pos / sr, (pos + kw.size) / sr))
-        parts += [kw, gap]
-        pos += kw.size + gap.size
-    parts.append(np.zeros(sr, dtype=np.int16))
-    return np.concatenate(parts), spans
-
-
 def _summary_markdown(result: DemoResult, sizes: dict[str, int], train_report: dict[str, Any],
-                      cost: dict[str, Any]) -> str:
+                      cost: dict[str, Any], held_out: str) -> str:
     f = result.files
     rel = {k: os.path.relpath(v, result.out_dir) for k, v in f.items()}
     hits = sum(1 for e in result.board_events if e["hit"])
@@ -335,7 +358,7 @@ def _summary_markdown(result: DemoResult, sizes: dict[str, int], train_report: d
         f"# wtmkws demo: wake word \"{result.keyword}\"",
         "",
         "Trained from text alone (espeak-ng), compiled onto the WTM2101 array model, evaluated on "
-        f"held-out voices ({', '.join(TEST_VOICES)}), packed, flashed to a virtual board and "
+        f"voices never used in training ({held_out}), packed, flashed to a virtual board and "
         "detected there.",
         "",
         "## Figures",
@@ -404,9 +427,10 @@ def run_demo(config: DemoConfig, *, on_stage: Callable[[StageEvent], None] | Non
     from wtmkws.firmware_model.array_map import plot_array_map
     from wtmkws.firmware_model.cost import cost_report
     from wtmkws.firmware_model.engine import DetectorConfig
-    from wtmkws.sdk.evaluate import evaluate_wakeword, match_events, write_json
+    from wtmkws.sdk.evaluate import (build_wakeword_stream, evaluate_wakeword, match_events,
+                                     write_json)
     from wtmkws.sdk.plots import plot_det_curve
-    from wtmkws.sdk.synth import VOICES, synthesize, synthesize_negatives
+    from wtmkws.sdk.synth import synthesize, synthesize_negatives
     from wtmkws.sdk.train import AugmentConfig, TrainConfig, train_keyword
     from wtmkws.tools.board import VirtualBoard
     from wtmkws.tools.client import DeployClient, open_port
@@ -418,7 +442,7 @@ def run_demo(config: DemoConfig, *, on_stage: Callable[[StageEvent], None] | Non
     seed = config.seed
     kw = config.keyword.strip().lower()
     label = kw.replace(" ", "_")
-    train_voices = tuple(v for v in VOICES if v not in TEST_VOICES)
+    train_speakers, test_speakers = config.speakers()
     data = out / "data"
     stage_seconds: dict[str, float] = {}
     files: dict[str, Path] = {}
@@ -448,14 +472,14 @@ def run_demo(config: DemoConfig, *, on_stage: Callable[[StageEvent], None] | Non
             progress(done[0], total)
 
         synthesize(kw, out_dir=data / "raw" / label, count=sizes["positives"], seed=seed,
-                   voices=train_voices, on_progress=tick)
+                   **train_speakers, on_progress=tick)
         synthesize_negatives(kw, out_dir=data / "raw" / "confusables", count=sizes["negatives"],
-                             seed=seed + 1, voices=train_voices, on_progress=tick)
+                             seed=seed + 1, **train_speakers, on_progress=tick)
         _speak_sentences(data / "raw" / "_background_", sizes["background"],
-                         voices=train_voices, seed=seed + 2, progress=tick)
+                         speakers=train_speakers, seed=seed + 2, progress=tick)
         state["test_positives"] = synthesize(kw, out_dir=data / "test" / label,
                                              count=sizes["test_positives"], seed=seed + 3,
-                                             voices=TEST_VOICES, on_progress=tick)
+                                             **test_speakers, on_progress=tick)
         # test background: held-out voices, until it lasts test_background_s
         bg_dir = data / "test" / "background"
         need = sizes["test_background_s"] * 16000
@@ -463,7 +487,7 @@ def run_demo(config: DemoConfig, *, on_stage: Callable[[StageEvent], None] | Non
         have = 0
         i = 0
         while have < need:
-            batch = _speak_sentences(bg_dir / f"part{i:02d}", 20, voices=TEST_VOICES,
+            batch = _speak_sentences(bg_dir / f"part{i:02d}", 20, speakers=test_speakers,
                                      seed=seed + 100 + i, progress=lambda: None)
             for p in batch:
                 have += load_audio(p).size
@@ -472,9 +496,9 @@ def run_demo(config: DemoConfig, *, on_stage: Callable[[StageEvent], None] | Non
             progress(min(have, need), need)
         state["test_background"] = paths
         return (f"{sizes['positives']} '{kw}' + {sizes['negatives']} confusables + "
-                f"{sizes['background']} sentences (voices {', '.join(train_voices)}); test: "
+                f"{sizes['background']} sentences; test: "
                 f"{sizes['test_positives']} '{kw}' and {have / 16000 / 60:.1f} min of sentences "
-                f"(held-out voices {', '.join(TEST_VOICES)})")
+                f"({config.held_out_text()})")
 
     def do_context() -> str:
         noise_dir = data / "noise"
@@ -493,11 +517,11 @@ def run_demo(config: DemoConfig, *, on_stage: Callable[[StageEvent], None] | Non
                 write_wav(state["noise"][-1], audio, sample_rate_hz=16000)
             where = f"generated noise ({', '.join(p.stem for p in state['noise'])})"
         noises = [load_audio(p) for p in state["noise"]]
-        tails = [load_audio(p) for p in sentences[:50]]
+        context = [load_audio(p) for p in sentences[:50]]
         rng = np.random.default_rng(seed + 8)
         raw = sorted((data / "raw").rglob("*.wav"))
         for i, path in enumerate(raw):
-            clip = in_context(load_audio(path), noises=noises, tails=tails, rng=rng)
+            clip = in_context(load_audio(path), noises=noises, sentences=context, rng=rng)
             dest = data / "train" / path.parent.name
             dest.mkdir(parents=True, exist_ok=True)
             write_wav(dest / path.name, clip, sample_rate_hz=16000)
@@ -577,9 +601,17 @@ def run_demo(config: DemoConfig, *, on_stage: Callable[[StageEvent], None] | Non
         return f"{url}: {result.summary()}"
 
     def do_stream() -> str:
+        # a short stream built like the evaluation's (same noise and SNR), other keywords
+        n_kw = sizes["board_keywords"]
         rng = np.random.default_rng(seed + 11)
-        stream, spans = _board_stream(state["test_positives"], state["test_background"],
-                                      n_keywords=sizes["board_keywords"], rng=rng)
+        pick = rng.permutation(len(state["test_positives"]))[:n_kw]
+        bg_pick = rng.permutation(len(state["test_background"]))[:3 * n_kw]
+        board = build_wakeword_stream([state["test_positives"][i] for i in pick],
+                                      [state["test_background"][i] for i in bg_pick],
+                                      noise=list(state["noise"]), snr_db=config.snr_db,
+                                      seed=seed + 11, min_gap_s=2.0)
+        stream = board.samples
+        spans = [(float(a) / 16000, float(b) / 16000) for a, b in board.spans]
         files["board_stream_wav"] = out / "board_stream.wav"
         write_wav(files["board_stream_wav"], stream, sample_rate_hz=16000)
         client = state["client"]
@@ -626,7 +658,7 @@ def run_demo(config: DemoConfig, *, on_stage: Callable[[StageEvent], None] | Non
     def do_summary() -> str:
         files["summary"] = out / "summary.md"
         atomic_write_text(files["summary"], _summary_markdown(result, sizes, state["train"].report,
-                                                         state["cost"]))
+                                                         state["cost"], config.held_out_text()))
         return str(files["summary"])
 
     stage("summary", do_summary)

@@ -22,6 +22,9 @@ def demo_command(
     noise: Path | None = typer.Option(None, "--noise", help="Folder of noise recordings "
                                       "(default: ../shared/data/noise/speech_commands_bg when "
                                       "present, else generated noise)."),
+    holdout: str = typer.Option("speakers", "--holdout", help="What the test holds out of "
+                                "training: 'speakers' (voice variants, every accent) or "
+                                "'accents' (two whole accents, harder)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only the final figures."),
 ) -> None:
     """Wake word from text to detections on a virtual board: synthesize, train, compile,
@@ -30,7 +33,8 @@ def demo_command(
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
     noise_dir = noise if noise is not None else (_SHARED_NOISE if _SHARED_NOISE.is_dir() else None)
-    config = DemoConfig(keyword=keyword, out_dir=out, quick=quick, seed=seed, noise_dir=noise_dir)
+    config = DemoConfig(keyword=keyword, out_dir=out, quick=quick, seed=seed, noise_dir=noise_dir,
+                        holdout=holdout)
     console = Console(stderr=True)
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
                         TimeElapsedColumn(), console=console, transient=True, disable=quiet)
@@ -51,7 +55,7 @@ def demo_command(
     typer.echo(f"keyword '{result.keyword}': miss rate {result.miss_rate_at_1fa_h:.1%} at "
                f"{result.fa_per_hour:.2f} false alarms/hour "
                f"({result.n_test_keywords} keywords, {result.background_hours * 60:.1f} min of "
-               f"held-out background)")
+               f"background; {config.held_out_text()})")
     for e in result.board_events:
         mark = "hit" if e["hit"] else "FALSE ALARM"
         typer.echo(f"board: {e['time_s']:7.2f} s  {e['label']}  score {e['score']:.3f}  {mark}")
