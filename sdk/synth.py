@@ -205,32 +205,28 @@ def speak(text: str, *, voice: str = "en-us", rate_wpm: int = 160, pitch: int = 
     return to_int16_mono(raw, native, sample_rate_hz=sample_rate_hz)
 
 
-def _voice_pool(voices: Sequence[str] | None) -> tuple[str, ...]:
-    """The voices to draw from; refuses an empty selection or a name espeak-ng does not have."""
-    if voices is None:
-        return VOICES
-    pool = tuple(voices)
+def _pool(selection: Sequence[str] | None, allowed: tuple[str, ...], what: str
+          ) -> tuple[str, ...]:
+    """The ``what`` ("voice", "voice variant") names to draw from: ``allowed`` when
+    ``selection`` is None; refuses an empty selection or a name espeak-ng does not have."""
+    names = ", ".join(v or "(default)" for v in allowed)
+    if selection is None:
+        return allowed
+    pool = tuple(selection)
     if not pool:
-        raise SynthError("no voices selected", hint=f"choose from: {', '.join(VOICES)}")
-    unknown = [v for v in pool if v not in VOICES]
+        raise SynthError(f"no {what}s selected", hint=f"choose from: {names}")
+    unknown = [v for v in pool if v not in allowed]
     if unknown:
-        raise SynthError(f"unknown voice(s) {', '.join(unknown)}",
-                         hint=f"choose from: {', '.join(VOICES)}")
+        raise SynthError(f"unknown {what}(s) {', '.join(unknown)}", hint=f"choose from: {names}")
     return pool
+
+
+def _voice_pool(voices: Sequence[str] | None) -> tuple[str, ...]:
+    return _pool(voices, VOICES, "voice")
 
 
 def _variant_pool(variants: Sequence[str] | None) -> tuple[str, ...]:
-    """The voice variants to draw from; refuses an empty selection or an unknown variant."""
-    if variants is None:
-        return VARIANTS
-    pool = tuple(variants)
-    if not pool:
-        raise SynthError("no voice variants selected", hint=f"choose from: {', '.join(VARIANTS)}")
-    unknown = [v for v in pool if v not in VARIANTS]
-    if unknown:
-        raise SynthError(f"unknown voice variant(s) {', '.join(unknown)}",
-                         hint=f"choose from: {', '.join(v or '(default)' for v in VARIANTS)}")
-    return pool
+    return _pool(variants, VARIANTS, "voice variant")
 
 
 def speaker_params(rng: np.random.Generator, voices: Sequence[str] | None = None,
