@@ -44,6 +44,14 @@ DIGITS_NOTES = [
     "6-fold table above uses the 10-epoch setting because of the time available on the shared "
     "machine (~2.5 min per fold). MFCC codes (13, fmax 4 kHz) did not train in this pipeline "
     "(constant output from the first epoch) and were not pursued."),
+    ("- The float ceiling (``benchmarks/bench_digits_float.py``, docs/bench/digits_float.md): a "
+    "float Keras twin of the same TDNN, inputs normalized, no quantization, 30 epochs, reaches "
+    "68.3% mean over the six folds (70.9% with the code-domain augmentation), below the chip "
+    "program's 73.0%: the shortfall is the data (five training speakers), not the chip "
+    "arithmetic or QAT. Single-fold float checks on george found no lever either: per-utterance "
+    "mean removal 63-70%, fbank up to 4 kHz 58.5%, MFCC 66.4%, a DNN over 32 stacked frames "
+    "56.3%, 200 espeak-ng utterances per digit added to training 69.8% (75.0% with the "
+    "augmentation), a small 2-D CNN 24%."),
 ]
 """Diagnosis notes written under the digits table."""
 

@@ -95,8 +95,31 @@ def _positives_split(seed: int) -> tuple[list[Path], list[Path]]:
     return train, test
 
 
+def _in_context(paths: list[Path], dest: Path, sentences: list[Path], noises: list[Path],
+                seed: int) -> list[Path]:
+    """Place every synthesized clip in real context (the end of a training-speaker LibriSpeech
+    utterance before it, the start of another after it, Speech Commands noise under it), as
+    ``wtmkws.tools.demo.in_context`` does for the demo: espeak-ng's clips are trimmed, and a model
+    trained on clips surrounded by digital silence learns the silence and the synthetic voice."""
+    import numpy as np
+    from wtmkws.audio_pipeline.io import load_audio, write_wav
+    from wtmkws.tools.demo import in_context
+
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(sentences), size=min(60, len(sentences)), replace=False)
+    speech = [load_audio(sentences[int(i)]) for i in sorted(pick)]
+    noise = [load_audio(p) for p in noises]
+    dest.mkdir(parents=True, exist_ok=True)
+    out = []
+    for p in paths:
+        clip = in_context(load_audio(p), noises=noise, sentences=speech, rng=rng)
+        write_wav(dest / p.name, clip, sample_rate_hz=16000)
+        out.append(dest / p.name)
+    return out
+
+
 def run(which: str, epochs: int, seed: int, reuse_synth: bool = False, hn_rounds: int = 2,
-        keyword_copies: int = 3, text_real_speech: bool = True) -> dict:
+        keyword_copies: int = 3, text_real_speech: bool = True, context: bool = False) -> dict:
     from wtmkws.sdk.evaluate import evaluate_wakeword
     from wtmkws.sdk.synth import synthesize, synthesize_negatives
     from wtmkws.sdk.train import AugmentConfig, TrainConfig, train_keyword
@@ -122,11 +145,16 @@ def run(which: str, epochs: int, seed: int, reuse_synth: bool = False, hn_rounds
             pos = synthesize("computer", out_dir=syn / "computer", count=600, seed=seed)
             neg = synthesize_negatives("computer", out_dir=syn / "_background_", count=600,
                                        seed=seed + 1)
+        if context:
+            pos = _in_context(pos, syn / "in_context" / "computer", libri_train, noise_bg, seed)
+            neg = _in_context(neg, syn / "in_context" / "_background_", libri_train, noise_bg,
+                              seed + 1)
         synth_s = time.perf_counter() - t0
         rows += [(p, "computer", "train") for p in pos]
         rows += [(p, "_background_", "train") for p in neg]
         rows += [(p, "computer", "test") for p in pos_test]
-        out = OUT / ("computer_from_text" if text_real_speech else "computer_from_text_nospeech")
+        out = OUT / ("computer_from_text" + ("_context" if context else "")
+                     + ("" if text_real_speech else "_nospeech"))
     if which == "real" or text_real_speech:
         rows += [(p, "_background_", "train") for p in libri_train]
     rows += [(p, "_background_", "train") for p in noise_bg]
@@ -157,11 +185,14 @@ def run(which: str, epochs: int, seed: int, reuse_synth: bool = False, hn_rounds
     (out / "eval.json").write_text(json.dumps(d, indent=2, default=str))
     point = rep.operating_point(1.0)
     result = {
-        "name": ("computer (real)" if which == "real" else "computer (from text)" if
-                 text_real_speech else "computer (from text, no real speech)"),
+        "name": ("computer (real)" if which == "real" else "computer (from text"
+                 + (", in context" if context else "")
+                 + ("" if text_real_speech else ", no real speech") + ")"),
         "trained_on": ("real recordings (80%) + other keywords + LibriSpeech 4 spk + noise"
                        if which == "real" else
-                       "espeak-ng speech only (600 + 600 confusables) + "
+                       "espeak-ng speech only (600 + 600 confusables"
+                       + (", each placed between LibriSpeech training-speaker speech and noise"
+                          if context else "") + ") + "
                        + ("LibriSpeech 4 spk + noise" if text_real_speech else "noise only")),
         "miss_rate": rep.miss_rate_at_fa_per_hour(1.0),
         "miss_rate_at_0_1_fa_per_hour": rep.miss_rate_at_fa_per_hour(0.1),
@@ -190,6 +221,9 @@ def main() -> int:
     ap.add_argument("--keyword-copies", type=int, default=4)
     ap.add_argument("--text-without-real-speech", action="store_true",
                     help="text run: no LibriSpeech negatives (synthetic confusables + noise)")
+    ap.add_argument("--context", action="store_true",
+                    help="text run: place every synthesized clip in real speech and noise "
+                         "context (the end/start of training-speaker utterances around it)")
     ap.add_argument("--reuse-synth", action="store_true",
                     help="reuse benchmarks/out/synth_data when it holds 600 + 600 files")
     args = ap.parse_args()
@@ -201,7 +235,7 @@ def main() -> int:
     results["notes"] = NOTES
     for which in (("real", "text") if args.which == "both" else (args.which,)):
         r = run(which, args.epochs, args.seed, args.reuse_synth, args.hard_negative_rounds,
-                args.keyword_copies, not args.text_without_real_speech)
+                args.keyword_copies, not args.text_without_real_speech, args.context)
         r["config"] = (f"tdnn width 96, {args.epochs} QAT + {args.hard_negative_rounds}x2 "
                        f"hard-negative + 1 noise-aware epochs, {args.keyword_copies} augmented "
                        "copies per keyword file, 1 per background file")
