@@ -51,7 +51,7 @@ DIGITS_NOTES = [
     "arithmetic or QAT. Single-fold float checks on george found no lever either: per-utterance "
     "mean removal 63-70%, fbank up to 4 kHz 58.5%, MFCC 66.4%, a DNN over 32 stacked frames "
     "56.3%, 200 espeak-ng utterances per digit added to training 69.8% (75.0% with the "
-    "augmentation), a small 2-D CNN 24%."),
+    "augmentation); an untuned small 2-D CNN did worse (24%)."),
 ]
 """Diagnosis notes written under the digits table."""
 
