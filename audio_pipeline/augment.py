@@ -1,4 +1,5 @@
-"""Augmentation helpers for training: noise at a given SNR, gain, time shift (int16 in, int16 out).
+"""Augmentation helpers for training: noise at a given SNR, gain, time shift, and placing a trimmed
+clip in background context (int16 in, int16 out).
 
 Arithmetic is float64 and the result is rounded half to even and saturated to int16, so the same
 inputs (and the same generator state) give the same output on every machine.
@@ -14,12 +15,13 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
 from wtmkws.audio_pipeline.errors import AudioFormatError, ConfigError
 
-__all__ = ["apply_gain", "mix_at_snr", "time_shift"]
+__all__ = ["apply_gain", "mix_at_snr", "place_in_context", "time_shift"]
 
 
 def _int16_1d(name: str, x: np.ndarray) -> np.ndarray:
@@ -131,3 +133,55 @@ def time_shift(x: np.ndarray, *, shift_samples: int) -> np.ndarray:
     else:
         out[:] = a
     return out
+
+
+def place_in_context(clip: np.ndarray, *, noises: Sequence[np.ndarray],
+                     sentences: Sequence[np.ndarray], rng: np.random.Generator,
+                     length_s: float = 1.5, sample_rate_hz: int = 16000) -> np.ndarray:
+    """Place a trimmed clip in background context, as a streaming detector hears it.
+
+    The clip ends 0.05..0.3 s before the end of a ``length_s`` window (the detector decides right
+    after the word); with probability 0.7 the end of a background sentence precedes it, and
+    independently with probability 0.7 the start of another follows it, each 0..0.2 s away (speech
+    right next to the word, as in conversation and in the evaluation stream, which splices
+    keywords into running speech); noise fills the whole window at 10..30 dB below the clip's
+    RMS. Clips longer than the window keep their length.
+
+    Args:
+        clip: (n,) int16 trimmed speech.
+        noises: int16 noise recordings (one is drawn; looped if short).
+        sentences: int16 background sentences (their ends precede and their starts follow the
+            clip).
+        rng: the generator of every draw.
+        length_s: window length in seconds (the training window).
+        sample_rate_hz: sample rate.
+
+    Returns:
+        (max(n, length_s * rate),) int16.
+    """
+    n = max(clip.size, int(length_s * sample_rate_hz))
+    out = np.zeros(n, dtype=np.float64)
+    after = int(rng.uniform(0.05, 0.3) * sample_rate_hz)
+    start = max(0, n - clip.size - after)
+    end = start + clip.size
+    out[start:end] = clip
+    if sentences and rng.random() < 0.7:
+        tail = sentences[int(rng.integers(len(sentences)))]
+        gap = int(rng.integers(0, sample_rate_hz // 5))
+        take = min(tail.size, max(0, start - gap))
+        out[start - gap - take:start - gap] += tail[tail.size - take:]
+    if sentences and rng.random() < 0.7:
+        head = sentences[int(rng.integers(len(sentences)))]
+        gap = int(rng.integers(0, sample_rate_hz // 5))
+        take = min(head.size, max(0, n - end - gap))
+        out[end + gap:end + gap + take] += head[:take]
+    clip_rms = float(np.sqrt(np.mean(clip.astype(np.float64) ** 2))) + 1e-9
+    if noises:
+        noise = noises[int(rng.integers(len(noises)))].astype(np.float64)
+        reps = int(np.ceil(n / max(noise.size, 1))) + 1
+        noise = np.tile(noise, reps)
+        off = int(rng.integers(0, noise.size - n + 1))
+        seg = noise[off:off + n]
+        seg_rms = float(np.sqrt(np.mean(seg ** 2))) + 1e-9
+        out += seg * (clip_rms / seg_rms) * 10 ** (-float(rng.uniform(10.0, 30.0)) / 20)
+    return np.clip(np.round(out), -32768, 32767).astype(np.int16)

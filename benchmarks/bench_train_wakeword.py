@@ -99,11 +99,11 @@ def _in_context(paths: list[Path], dest: Path, sentences: list[Path], noises: li
                 seed: int) -> list[Path]:
     """Place every synthesized clip in real context (the end of a training-speaker LibriSpeech
     utterance before it, the start of another after it, Speech Commands noise under it), as
-    ``wtmkws.tools.demo.in_context`` does for the demo: espeak-ng's clips are trimmed, and a model
+    ``wtmkws.audio_pipeline.augment.place_in_context`` does for the demo: espeak-ng's clips are trimmed, and a model
     trained on clips surrounded by digital silence learns the silence and the synthetic voice."""
     import numpy as np
     from wtmkws.audio_pipeline.io import load_audio, write_wav
-    from wtmkws.tools.demo import in_context
+    from wtmkws.audio_pipeline.augment import place_in_context
 
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(sentences), size=min(60, len(sentences)), replace=False)
@@ -112,7 +112,7 @@ def _in_context(paths: list[Path], dest: Path, sentences: list[Path], noises: li
     dest.mkdir(parents=True, exist_ok=True)
     out = []
     for p in paths:
-        clip = in_context(load_audio(p), noises=noise, sentences=speech, rng=rng)
+        clip = place_in_context(load_audio(p), noises=noise, sentences=speech, rng=rng)
         write_wav(dest / p.name, clip, sample_rate_hz=16000)
         out.append(dest / p.name)
     return out

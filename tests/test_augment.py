@@ -1,11 +1,11 @@
-"""Augmentation: SNR mixing, gain, time shift (int16 in and out, seeded)."""
+"""Augmentation: SNR mixing, gain, time shift, context placement (int16 in and out, seeded)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from wtmkws.audio_pipeline.augment import apply_gain, mix_at_snr, time_shift
+from wtmkws.audio_pipeline.augment import apply_gain, mix_at_snr, place_in_context, time_shift
 from wtmkws.audio_pipeline.errors import AudioFormatError, ConfigError
 
 
@@ -72,3 +72,39 @@ def test_time_shift(shift: int, expected: list[int]) -> None:
 def test_time_shift_rejects_fractional_shift() -> None:
     with pytest.raises(ConfigError, match="shift_samples"):
         time_shift(np.zeros(4, dtype=np.int16), shift_samples=1.5)  # type: ignore[arg-type]
+
+
+def test_place_in_context_keeps_the_clip_and_fills_the_rest_with_background(rng: np.random.Generator) -> None:
+    clip = (np.sin(np.arange(8000) / 5) * 8000).astype(np.int16)
+    noise = (rng.standard_normal(16000) * 3000).astype(np.int16)
+    out = place_in_context(clip, noises=[noise], sentences=[], rng=np.random.default_rng(1))
+    again = place_in_context(clip, noises=[noise], sentences=[], rng=np.random.default_rng(1))
+    assert out.dtype == np.int16 and out.size == 24000
+    assert np.array_equal(out, again)
+    assert np.count_nonzero(out == 0) < out.size // 100  # no digital silence left
+    corr = np.correlate(out.astype(float), clip.astype(float), mode="valid")
+    start = int(np.argmax(corr))
+    residual = out[start:start + clip.size].astype(float) - clip
+    assert 0.05 * 16000 <= out.size - (start + clip.size) <= 0.3 * 16000
+    assert np.sqrt(np.mean(residual ** 2)) < 0.33 * np.sqrt(np.mean(clip.astype(float) ** 2))
+
+
+def test_place_in_context_puts_speech_right_before_and_after_the_clip() -> None:
+    """Sentence ends precede and sentence starts follow the clip, 0..0.2 s away, often."""
+    clip = np.full(4000, 9000, dtype=np.int16)
+    sentence = np.full(30000, 300, dtype=np.int16)
+    before = after = 0
+    rng = np.random.default_rng(5)
+    for _ in range(100):
+        out = place_in_context(clip, noises=[], sentences=[sentence], rng=rng)
+        at = np.flatnonzero(out == 9000)
+        assert at.size == clip.size and at[-1] - at[0] == clip.size - 1  # the clip, untouched
+        speech = np.flatnonzero(out == 300)
+        pre, post = speech[speech < at[0]], speech[speech > at[-1]]
+        if pre.size:
+            before += 1
+            assert at[0] - pre[-1] - 1 <= 0.2 * 16000 and pre[0] == 0  # runs from the start
+        if post.size:
+            after += 1
+            assert post[0] - at[-1] - 1 <= 0.2 * 16000 and post[-1] == out.size - 1
+    assert 50 <= before <= 90 and 50 <= after <= 90  # p = 0.7 each
