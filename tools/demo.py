@@ -118,14 +118,14 @@ HARVARD_SENTENCES: tuple[str, ...] = (
 
 
 FULL_SIZES: dict[str, int] = {
-    "positives": 800, "negatives": 800, "background": 2400, "test_positives": 80,
-    "test_background_s": 1800, "epochs": 24, "noise_aware_epochs": 1, "hard_negative_rounds": 2,
+    "positives": 1600, "negatives": 1200, "background": 3000, "test_positives": 80,
+    "test_background_s": 1800, "epochs": 22, "noise_aware_epochs": 1, "hard_negative_rounds": 2,
     "board_keywords": 5}
 """Utterance counts, seconds of test background and epochs of the full demo."""
 
 QUICK_SIZES: dict[str, int] = {
-    "positives": 300, "negatives": 300, "background": 800, "test_positives": 40,
-    "test_background_s": 600, "epochs": 16, "noise_aware_epochs": 1, "hard_negative_rounds": 1,
+    "positives": 600, "negatives": 600, "background": 1200, "test_positives": 40,
+    "test_background_s": 600, "epochs": 14, "noise_aware_epochs": 1, "hard_negative_rounds": 1,
     "board_keywords": 3}
 """The same for ``--quick``."""
 
