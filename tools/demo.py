@@ -124,8 +124,8 @@ FULL_SIZES: dict[str, int] = {
 """Utterance counts, seconds of test background and epochs of the full demo."""
 
 QUICK_SIZES: dict[str, int] = {
-    "positives": 600, "negatives": 600, "background": 1200, "test_positives": 40,
-    "test_background_s": 600, "epochs": 14, "noise_aware_epochs": 1, "hard_negative_rounds": 1,
+    "positives": 900, "negatives": 900, "background": 1600, "test_positives": 40,
+    "test_background_s": 600, "epochs": 12, "noise_aware_epochs": 1, "hard_negative_rounds": 1,
     "board_keywords": 3}
 """The same for ``--quick``."""
 
