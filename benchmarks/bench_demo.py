@@ -47,6 +47,10 @@ NOTES: tuple[str, ...] = (
     "detector smoothing 1-24 frames (5 is as good as any); width 192 (the network died and "
     "training took 3.5x as long); initial weights filling the int8 range (bias rows saturate, "
     "no gain).",
+    "- The same full settings vary from run to run: `make demo` from a fresh clone (install "
+    "included, 11.3 min in all, 9.6 min of training) missed 45.0% at 0 FA/h with the board "
+    "detecting 3 of 5, against 7.5% in the table's run. The target is met in one run of two, so it "
+    "is not met reliably; averaging several seeds per figure is the honest next measurement.",
     "- Each figure rests on 40-80 keywords and a threshold set by the single highest background "
     "peak, and espeak-ng's waveform noise is not seedable: repeated runs of one setting differ "
     "by 10-20 points.",
