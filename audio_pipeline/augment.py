@@ -43,6 +43,13 @@ def _finite(name: str, value: float) -> float:
     return float(value)
 
 
+def _noise_segment(noise: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n,) float64 stretch of ``noise`` from an offset drawn as ``rng.integers(len(noise))``,
+    wrapping around (looped) when the noise is shorter than ``n``."""
+    start = int(rng.integers(noise.shape[0]))
+    return noise[(start + np.arange(n)) % noise.shape[0]].astype(np.float64)
+
+
 def mix_at_snr(speech: np.ndarray, noise: np.ndarray, *, snr_db: float,
                rng: np.random.Generator) -> np.ndarray:
     """Add noise scaled so that mean speech power / mean noise power = ``snr_db``.
@@ -72,9 +79,7 @@ def mix_at_snr(speech: np.ndarray, noise: np.ndarray, *, snr_db: float,
     n = s.shape[0]
     if n == 0:
         return s.copy()
-    start = int(rng.integers(nz.shape[0]))
-    idx = (start + np.arange(n)) % nz.shape[0]
-    seg = nz[idx].astype(np.float64)
+    seg = _noise_segment(nz, n, rng)
     sf = s.astype(np.float64)
     p_s = float(np.mean(sf * sf))
     p_n = float(np.mean(seg * seg))
@@ -177,11 +182,7 @@ def place_in_context(clip: np.ndarray, *, noises: Sequence[np.ndarray],
         out[end + gap:end + gap + take] += head[:take]
     clip_rms = float(np.sqrt(np.mean(clip.astype(np.float64) ** 2))) + 1e-9
     if noises:
-        noise = noises[int(rng.integers(len(noises)))].astype(np.float64)
-        reps = int(np.ceil(n / max(noise.size, 1))) + 1
-        noise = np.tile(noise, reps)
-        off = int(rng.integers(0, noise.size - n + 1))
-        seg = noise[off:off + n]
+        seg = _noise_segment(np.asarray(noises[int(rng.integers(len(noises)))]), n, rng)
         seg_rms = float(np.sqrt(np.mean(seg ** 2))) + 1e-9
         out += seg * (clip_rms / seg_rms) * 10 ** (-float(rng.uniform(10.0, 30.0)) / 20)
     return np.clip(np.round(out), -32768, 32767).astype(np.int16)
